@@ -1,0 +1,243 @@
+//! The tool catalog: MCP tools generated from the integration definition under `integration/`,
+//! and the [`Gateway`] that executes them against Zoho Desk.
+//!
+//! A tool exists only if its documentation record exists, so the catalog is exactly as good as its
+//! documentation; adding a documented endpoint is a YAML edit, not a Rust change.
+
+mod build;
+mod composite;
+mod cursor;
+mod definition;
+mod error;
+mod filter;
+mod gateway;
+mod naming;
+mod routing;
+mod schema;
+mod search;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use definition::{DefinitionError, EnvelopeKey, PageSize, PaginationStyle};
+pub use error::ToolError;
+pub use filter::{FilterError, ToolFilter};
+pub use gateway::Gateway;
+
+/// The embedded Zoho Desk definition.
+pub const ZOHO_DESK_RESOURCES: &str = include_str!("../../integration/zoho-desk/resources.yaml");
+pub const ZOHO_DESK_DOCUMENTATION: &str =
+    include_str!("../../integration/zoho-desk/documentation.yaml");
+
+/// What a tool does, as far as filtering and annotations are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum MethodKind {
+    List,
+    Get,
+    Create,
+    Update,
+    Delete,
+    Custom {
+        read_only: bool,
+    },
+    /// Several upstream reads combined into one tool (implemented in Rust); always read-only.
+    Composite,
+}
+
+impl MethodKind {
+    pub fn is_read(self) -> bool {
+        match self {
+            MethodKind::List | MethodKind::Get | MethodKind::Composite => true,
+            MethodKind::Custom { read_only } => read_only,
+            MethodKind::Create | MethodKind::Update | MethodKind::Delete => false,
+        }
+    }
+
+    /// MCP's defaults (not read-only, destructive, not idempotent) are the unsafe ones, so every
+    /// tool states all four hints.
+    pub fn default_hints(self) -> Hints {
+        let (read_only, destructive, idempotent) = match self {
+            MethodKind::List | MethodKind::Get | MethodKind::Composite => (true, false, true),
+            MethodKind::Custom { read_only: true } => (true, false, true),
+            MethodKind::Custom { read_only: false } => (false, false, false),
+            MethodKind::Create => (false, false, false),
+            MethodKind::Update => (false, false, true),
+            MethodKind::Delete => (false, true, true),
+        };
+        Hints {
+            read_only,
+            destructive,
+            idempotent,
+            open_world: true,
+        }
+    }
+}
+
+/// MCP tool annotations (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+/// One MCP tool, ready to be listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// Always an object schema with `additionalProperties: false`.
+    pub input_schema: Value,
+    pub output_schema: Option<Value>,
+    pub annotations: Hints,
+    pub resource: String,
+    pub method: String,
+    pub kind: MethodKind,
+    /// Resource tags ∪ method tags.
+    pub tags: Vec<String>,
+}
+
+/// How one declared method is called upstream; exists whether or not it is documented (composites
+/// use undocumented methods too).
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    pub resource: String,
+    pub method: String,
+    pub kind: MethodKind,
+    pub route: Option<routing::Route>,
+    pub paging: Option<Paging>,
+    pub envelope: EnvelopeKey,
+    pub count: bool,
+    pub query_keys: Vec<String>,
+    pub body_keys: Vec<String>,
+    pub has_body: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Paging {
+    pub style: PaginationStyle,
+    pub size: PageSize,
+    pub max_offset: Option<u64>,
+}
+
+impl Paging {
+    /// Zoho's `from` for a logical 0-based offset (for [`PaginationStyle::Offset`], the 0-based
+    /// reading; the overlap item covers the other).
+    pub fn upstream_from(&self, offset: u64) -> u64 {
+        match self.style {
+            PaginationStyle::Offset1 => offset + 1,
+            _ => offset,
+        }
+    }
+
+    /// Items asked for beyond the wanted ones to detect a 1-based reading of `from`.
+    pub fn overlap(&self, offset: u64) -> u64 {
+        u64::from(self.style == PaginationStyle::Offset && offset > 0)
+    }
+
+    /// The largest page a tool offers: the endpoint's, less the overlap slot.
+    pub fn max_limit(&self) -> u64 {
+        match self.style {
+            PaginationStyle::Offset => self.size.max - 1,
+            _ => self.size.max,
+        }
+    }
+}
+
+/// All tools of one integration, built once at startup.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    integration: String,
+    tools: Vec<ToolSpec>,
+    /// `tool_ops[i]` is the operation behind `tools[i]`.
+    tool_ops: Vec<usize>,
+    ops: Vec<Operation>,
+    by_name: HashMap<String, usize>,
+    by_method: HashMap<(String, String), usize>,
+}
+
+impl Catalog {
+    /// The Zoho Desk definition embedded in this crate.
+    pub fn zoho_desk() -> Result<Catalog, DefinitionError> {
+        Catalog::from_yaml(ZOHO_DESK_RESOURCES, ZOHO_DESK_DOCUMENTATION)
+    }
+
+    pub fn from_yaml(resources: &str, docs: &str) -> Result<Catalog, DefinitionError> {
+        build::build(resources, docs)
+    }
+
+    pub fn integration(&self) -> &str {
+        &self.integration
+    }
+
+    pub fn tools(&self) -> &[ToolSpec] {
+        &self.tools
+    }
+
+    pub fn filtered(&self, f: &ToolFilter) -> Vec<&ToolSpec> {
+        self.tools.iter().filter(|t| f.allows(t)).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ToolSpec> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// Ranks tools by how many query words appear in their name, tags and description (for
+    /// discovery mode's `search_tools`). An empty query lists tools in catalog order.
+    pub fn search(&self, query: &str, limit: usize, f: &ToolFilter) -> Vec<&ToolSpec> {
+        search::rank(&self.tools, query, limit, f)
+    }
+
+    /// The checks a server record's filter must pass when it is created: every exact method name
+    /// and tag must exist, and the filter must leave at least one tool.
+    pub fn check_filter(&self, f: &ToolFilter) -> Result<(), FilterError> {
+        for name in f.exact_methods() {
+            if !self.tools.iter().any(|t| t.method == name) {
+                let mut known: Vec<&str> = self.tools.iter().map(|t| t.method.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(FilterError::UnknownMethod {
+                    given: name.to_string(),
+                    examples: known.join(", "),
+                });
+            }
+        }
+        for tag in f.tags() {
+            if !self.tools.iter().any(|t| t.tags.iter().any(|x| x == tag)) {
+                return Err(FilterError::InvalidTag { given: tag.clone() });
+            }
+        }
+        if self.filtered(f).is_empty() {
+            let (methods, tags) = f.describe();
+            return Err(FilterError::MatchesNothing { methods, tags });
+        }
+        Ok(())
+    }
+
+    /// Every tag used by some tool, sorted.
+    pub fn tags(&self) -> Vec<&str> {
+        let mut tags: Vec<&str> = self
+            .tools
+            .iter()
+            .flat_map(|t| t.tags.iter().map(String::as_str))
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
+
+    pub(crate) fn tool(&self, name: &str) -> Option<(&ToolSpec, &Operation)> {
+        let &i = self.by_name.get(name)?;
+        Some((&self.tools[i], &self.ops[self.tool_ops[i]]))
+    }
+
+    pub(crate) fn operation(&self, resource: &str, method: &str) -> Option<&Operation> {
+        self.by_method
+            .get(&(resource.to_string(), method.to_string()))
+            .map(|&i| &self.ops[i])
+    }
+}

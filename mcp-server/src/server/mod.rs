@@ -1,0 +1,13 @@
+//! The MCP side of the gateway: the rmcp handler, discovery mode, hosted servers over HTTP,
+//! stdio and in-process transports.
+
+pub mod discovery;
+pub mod gateways;
+pub mod handler;
+pub mod hosted;
+pub mod http;
+pub mod transport;
+
+pub use gateways::{DEFAULT_CONNECTION, GatewayPool};
+pub use handler::{RateLimitSlot, Scope, ZohoDeskMcpServer};
+pub use http::{HttpOptions, HttpState};

@@ -1,0 +1,261 @@
+//! Connection settings for one Zoho Desk org.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use super::datacentre::{DataCentre, UnknownDataCentre};
+
+/// A credential. Debug and Display print `***` so that a config dumped into a log or an error
+/// message never leaks the client secret or the refresh token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The only way to read the value; grep for it to audit where secrets go.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_string())
+    }
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything the client needs to reach one org. The URLs are host roots (`https://desk.zoho.eu`);
+/// the client appends `/api/v1` and `/oauth/v2/token` itself, so the sandbox is reached by pointing
+/// both at its address.
+#[derive(Debug, Clone)]
+pub struct ZohoConfig {
+    pub desk_base_url: Url,
+    pub accounts_url: Url,
+    pub org_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing setting {name}: {hint}")]
+    Missing { name: String, hint: String },
+    #[error("invalid setting {name}: {message}")]
+    Invalid { name: String, message: String },
+    #[error("{0}")]
+    DataCentre(#[from] UnknownDataCentre),
+    #[error("cannot read connections file {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{location}: {message}")]
+    Syntax { location: String, message: String },
+    #[error("unknown connection `{name}`; defined connections: {defined}")]
+    UnknownConnection { name: String, defined: String },
+}
+
+impl ZohoConfig {
+    /// Reads the process environment; see [`ZohoConfig::from_lookup`] for the variables.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// `ZOHO_DESK_BASE_URL` + `ZOHO_ACCOUNTS_URL` win over `ZOHO_DC` when both are set (that is how
+    /// the sandbox is reached); `ZOHO_ORG_ID`, `ZOHO_CLIENT_ID`, `ZOHO_CLIENT_SECRET`,
+    /// `ZOHO_REFRESH_TOKEN` are required; `ZOHO_TIMEOUT_SECS` is optional.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let require = |name: &str| {
+            get(name).ok_or_else(|| ConfigError::Missing {
+                name: name.to_string(),
+                hint: "set the environment variable".to_string(),
+            })
+        };
+        let (desk_base_url, accounts_url) = hosts(
+            get("ZOHO_DC").as_deref(),
+            get("ZOHO_DESK_BASE_URL").as_deref(),
+            get("ZOHO_ACCOUNTS_URL").as_deref(),
+            ("ZOHO_DC", "ZOHO_DESK_BASE_URL", "ZOHO_ACCOUNTS_URL"),
+        )?;
+        let timeout = match get("ZOHO_TIMEOUT_SECS") {
+            Some(raw) => parse_timeout("ZOHO_TIMEOUT_SECS", &raw)?,
+            None => DEFAULT_TIMEOUT,
+        };
+        Ok(ZohoConfig {
+            desk_base_url,
+            accounts_url,
+            org_id: require("ZOHO_ORG_ID")?,
+            client_id: require("ZOHO_CLIENT_ID")?,
+            client_secret: Secret(require("ZOHO_CLIENT_SECRET")?),
+            refresh_token: Secret(require("ZOHO_REFRESH_TOKEN")?),
+            timeout,
+        })
+    }
+}
+
+pub(crate) fn parse_timeout(name: &str, raw: &str) -> Result<Duration, ConfigError> {
+    match raw.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+        _ => Err(ConfigError::Invalid {
+            name: name.to_string(),
+            message: format!("expected a positive whole number of seconds, got `{raw}`"),
+        }),
+    }
+}
+
+/// Explicit URLs win over the data centre; half an explicit pair is an error rather than a silent
+/// mix of a sandbox Desk host with the real accounts server.
+pub(crate) fn hosts(
+    dc: Option<&str>,
+    desk: Option<&str>,
+    accounts: Option<&str>,
+    names: (&str, &str, &str),
+) -> Result<(Url, Url), ConfigError> {
+    match (desk, accounts) {
+        (Some(desk), Some(accounts)) => {
+            Ok((parse_root(names.1, desk)?, parse_root(names.2, accounts)?))
+        }
+        (Some(_), None) => Err(ConfigError::Missing {
+            name: names.2.to_string(),
+            hint: format!("{} is set, so {} must be set too", names.1, names.2),
+        }),
+        (None, Some(_)) => Err(ConfigError::Missing {
+            name: names.1.to_string(),
+            hint: format!("{} is set, so {} must be set too", names.2, names.1),
+        }),
+        (None, None) => match dc {
+            Some(dc) => {
+                let dc: DataCentre = dc.parse()?;
+                Ok((dc.desk_base_url(), dc.accounts_url()))
+            }
+            None => Err(ConfigError::Missing {
+                name: names.0.to_string(),
+                hint: format!(
+                    "set {} (one of US, EU, IN, AU, JP, CA, CN, SA, SG, AE) or both {} and {}",
+                    names.0, names.1, names.2
+                ),
+            }),
+        },
+    }
+}
+
+fn parse_root(name: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
+        name: name.to_string(),
+        message: format!("`{raw}` is not an absolute URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::Invalid {
+            name: name.to_string(),
+            message: format!("`{raw}` must be an http(s) URL with a host"),
+        });
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const CREDS: [(&str, &str); 4] = [
+        ("ZOHO_ORG_ID", "42"),
+        ("ZOHO_CLIENT_ID", "cid"),
+        ("ZOHO_CLIENT_SECRET", "very-secret"),
+        ("ZOHO_REFRESH_TOKEN", "refresh-me"),
+    ];
+
+    #[test]
+    fn dc_selects_both_hosts() {
+        let mut pairs = CREDS.to_vec();
+        pairs.push(("ZOHO_DC", "eu"));
+        let cfg = ZohoConfig::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(cfg.desk_base_url.as_str(), "https://desk.zoho.eu/");
+        assert_eq!(cfg.accounts_url.as_str(), "https://accounts.zoho.eu/");
+        assert_eq!(cfg.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn explicit_urls_win_over_dc() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([
+            ("ZOHO_DC", "us"),
+            ("ZOHO_DESK_BASE_URL", "http://127.0.0.1:9000"),
+            ("ZOHO_ACCOUNTS_URL", "http://127.0.0.1:9000"),
+            ("ZOHO_TIMEOUT_SECS", "5"),
+        ]);
+        let cfg = ZohoConfig::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(cfg.desk_base_url.as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(cfg.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let pairs = [("ZOHO_DC", "us"), ("ZOHO_ORG_ID", "1")];
+        let err = ZohoConfig::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("ZOHO_CLIENT_ID"), "{err}");
+        let err = ZohoConfig::from_lookup(lookup(&CREDS)).unwrap_err();
+        assert!(err.to_string().contains("ZOHO_DC"), "{err}");
+    }
+
+    #[test]
+    fn half_an_url_pair_is_refused() {
+        let mut pairs = CREDS.to_vec();
+        pairs.push(("ZOHO_DESK_BASE_URL", "http://127.0.0.1:9000"));
+        let err = ZohoConfig::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("ZOHO_ACCOUNTS_URL"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut pairs = CREDS.to_vec();
+        pairs.push(("ZOHO_DC", "in"));
+        let cfg = ZohoConfig::from_lookup(lookup(&pairs)).unwrap();
+        let dump = format!("{cfg:?} {}", cfg.client_secret);
+        assert!(!dump.contains("very-secret"), "{dump}");
+        assert!(!dump.contains("refresh-me"), "{dump}");
+        assert!(dump.contains("***"));
+    }
+
+    #[test]
+    fn bad_timeout_is_refused() {
+        let mut pairs = CREDS.to_vec();
+        pairs.extend([("ZOHO_DC", "us"), ("ZOHO_TIMEOUT_SECS", "soon")]);
+        let err = ZohoConfig::from_lookup(lookup(&pairs)).unwrap_err();
+        assert!(err.to_string().contains("ZOHO_TIMEOUT_SECS"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The Zoho Desk v1 client: configuration, OAuth, requests, and lenient decoding.
+
+pub mod client;
+pub mod config;
+pub mod connections;
+pub mod datacentre;
+pub mod error;
+pub mod lenient;
+pub mod ratelimit;
+
+pub use client::{ZohoClient, ZohoResponse};
+pub use config::{ConfigError, Secret, ZohoConfig};
+pub use connections::Connections;
+pub use datacentre::{DataCentre, UnknownDataCentre};
+pub use error::{UpstreamError, ZohoError};
+pub use ratelimit::RateLimitInfo;

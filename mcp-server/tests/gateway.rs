@@ -1,0 +1,501 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Gateway tool calls against the mock: routing, validation before upstream, cursors, envelopes,
+//! the composite, and structured errors.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Mock, MockList};
+use serde_json::{Map, Value, json};
+use zoho_desk_mcp::{Catalog, Gateway, ToolError};
+
+fn args(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn items(prefix: &str, n: usize) -> Vec<Value> {
+    (1..=n)
+        .map(|i| json!({"id": format!("{prefix}{i}"), "subject": format!("{prefix} {i}")}))
+        .collect()
+}
+
+fn data_list(items: Vec<Value>, base: u64, max_limit: u64) -> MockList {
+    MockList {
+        items,
+        base,
+        max_limit,
+        envelope: "data",
+        with_count: false,
+        one_based_clamp: false,
+    }
+}
+
+/// Follows next_cursor to the end; returns the ids seen and the number of pages.
+async fn walk(gw: &Gateway, tool: &str, first: Value) -> (Vec<String>, usize) {
+    let limit = first.get("limit").cloned();
+    let mut call = args(first);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let out = gw.call(tool, call.clone()).await.unwrap();
+        pages += 1;
+        for item in out["result"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_string());
+        }
+        match out.get("next_cursor") {
+            Some(c) => {
+                call = args(json!({ "next_cursor": c }));
+                if let Some(l) = &limit {
+                    call.insert("limit".into(), l.clone());
+                }
+            }
+            None => return (seen, pages),
+        }
+    }
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+async fn setup() -> (Mock, Gateway) {
+    let mock = Mock::start().await;
+    let gw = Gateway::new(Arc::new(Catalog::zoho_desk().unwrap()), mock.client());
+    (mock, gw)
+}
+
+fn query_of(req: &common::Recorded) -> Vec<(String, String)> {
+    req.query.clone()
+}
+
+fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn cursor_chain_visits_every_ticket_exactly_once() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 7), 0, 100));
+    let (seen, pages) = walk(&gw, "list_all_zoho_desk_tickets", json!({"limit": 3})).await;
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids("t", 7));
+    let reqs = mock.state.api_requests();
+    assert_eq!(reqs.len(), 3, "limit+1 needs no peeks");
+    assert_eq!(query_of(&reqs[0]), q(&[("from", "0"), ("limit", "4")]));
+    // Past the start, one more item is asked for to recognise a 1-based reading of `from`.
+    assert_eq!(query_of(&reqs[1]), q(&[("from", "3"), ("limit", "5")]));
+    assert_eq!(query_of(&reqs[2]), q(&[("from", "6"), ("limit", "5")]));
+}
+
+#[tokio::test]
+async fn cursor_chain_is_exact_under_a_one_based_reading_of_from() {
+    let (mock, gw) = setup().await;
+    let mut list = data_list(items("t", 7), 0, 100);
+    list.one_based_clamp = true;
+    mock.state.set_list("/tickets", list);
+    let (seen, pages) = walk(&gw, "list_all_zoho_desk_tickets", json!({"limit": 3})).await;
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids("t", 7));
+    let mut list = data_list(items("t", 6), 0, 100);
+    list.one_based_clamp = true;
+    mock.state.set_list("/tickets", list);
+    let (seen, pages) = walk(&gw, "list_all_zoho_desk_tickets", json!({"limit": 3})).await;
+    assert_eq!((seen, pages), (ids("t", 6), 2));
+}
+
+#[tokio::test]
+async fn last_full_page_has_no_cursor_and_empty_lists_are_204() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 6), 0, 100));
+    let first = gw
+        .call("list_all_zoho_desk_tickets", args(json!({"limit": 3})))
+        .await
+        .unwrap();
+    let second = gw
+        .call(
+            "list_all_zoho_desk_tickets",
+            args(json!({"next_cursor": first["next_cursor"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second["result"].as_array().unwrap().len(), 3);
+    assert!(second.get("next_cursor").is_none(), "{second}");
+
+    mock.state.set_list("/contacts", data_list(vec![], 0, 100));
+    let empty = gw
+        .call("list_all_zoho_desk_contacts", Map::new())
+        .await
+        .unwrap();
+    assert_eq!(empty, json!({"result": []}));
+}
+
+#[tokio::test]
+async fn page_at_the_endpoint_maximum_peeks_for_more() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/agents", data_list(items("a", 399), 0, 200));
+    let err = gw
+        .call("list_all_zoho_desk_agents", args(json!({"limit": 200})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("between 1 and 199"), "{err}");
+    let (seen, pages) = walk(&gw, "list_all_zoho_desk_agents", json!({"limit": 199})).await;
+    assert_eq!((seen, pages), (ids("a", 399), 3));
+    let reqs = mock.state.api_requests();
+    assert_eq!(query_of(&reqs[0]), q(&[("from", "0"), ("limit", "200")]));
+    assert_eq!(query_of(&reqs[1]), q(&[("from", "199"), ("limit", "200")]));
+    assert_eq!(
+        query_of(&reqs[2]),
+        q(&[("from", "398"), ("limit", "2")]),
+        "peek"
+    );
+    assert_eq!(query_of(&reqs[3]), q(&[("from", "398"), ("limit", "200")]));
+    assert_eq!(reqs.len(), 4);
+}
+
+#[tokio::test]
+async fn kb_offsets_are_one_based_behind_the_cursor() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/articles", data_list(items("k", 5), 1, 50));
+    let first = gw
+        .call("list_all_zoho_desk_kb_articles", args(json!({"limit": 2})))
+        .await
+        .unwrap();
+    assert_eq!(first["result"][0]["id"], "k1");
+    let second = gw
+        .call(
+            "list_all_zoho_desk_kb_articles",
+            args(json!({"limit": 2, "next_cursor": first["next_cursor"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second["result"][0]["id"], "k3");
+    let reqs = mock.state.api_requests();
+    assert_eq!(query_of(&reqs[0]), q(&[("from", "1"), ("limit", "3")]));
+    assert_eq!(query_of(&reqs[1]), q(&[("from", "3"), ("limit", "3")]));
+}
+
+#[tokio::test]
+async fn teams_are_unwrapped_and_searches_report_counts() {
+    let (mock, gw) = setup().await;
+    mock.state.set_list(
+        "/teams",
+        MockList {
+            items: items("team", 2),
+            base: 0,
+            max_limit: 200,
+            envelope: "teams",
+            with_count: false,
+            one_based_clamp: false,
+        },
+    );
+    let teams = gw
+        .call("list_all_zoho_desk_teams", Map::new())
+        .await
+        .unwrap();
+    assert_eq!(teams["result"].as_array().unwrap().len(), 2);
+
+    mock.state.set_list(
+        "/tickets/search",
+        MockList {
+            items: items("s", 4),
+            base: 0,
+            max_limit: 100,
+            envelope: "data",
+            with_count: true,
+            one_based_clamp: false,
+        },
+    );
+    let found = gw
+        .call(
+            "zoho_desk_tickets_search",
+            args(json!({"_all": "printer", "limit": 2})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found["count"], 4);
+    assert_eq!(found["result"].as_array().unwrap().len(), 2);
+    assert!(found["next_cursor"].is_string());
+    let req = mock.state.api_requests().pop().unwrap();
+    assert_eq!(req.path, "/api/v1/tickets/search");
+    assert_eq!(
+        query_of(&req),
+        q(&[("_all", "printer"), ("from", "0"), ("limit", "3")])
+    );
+}
+
+#[tokio::test]
+async fn cursors_carry_their_query_and_belong_to_their_tool() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 5), 0, 100));
+    mock.state
+        .set_list("/agents", data_list(items("a", 5), 0, 200));
+    let first = gw
+        .call(
+            "list_all_zoho_desk_tickets",
+            args(json!({"status": "Open", "limit": 2})),
+        )
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].clone();
+    gw.call(
+        "list_all_zoho_desk_tickets",
+        args(json!({"next_cursor": cursor})),
+    )
+    .await
+    .unwrap();
+    let req = mock.state.api_requests().pop().unwrap();
+    assert!(query_of(&req).contains(&("status".to_string(), "Open".to_string())));
+    // The cursor's limit is not carried: the default applies when it is omitted.
+    assert!(query_of(&req).contains(&("limit".to_string(), "27".to_string())));
+
+    let before = mock.state.api_request_count();
+    let err = gw
+        .call(
+            "list_all_zoho_desk_tickets",
+            args(json!({"next_cursor": cursor, "status": "Closed"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`status`"), "{err}");
+    let err = gw
+        .call(
+            "list_all_zoho_desk_agents",
+            args(json!({"next_cursor": cursor})),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another tool"), "{err}");
+    let err = gw
+        .call(
+            "list_all_zoho_desk_agents",
+            args(json!({"next_cursor": "garbage!"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_structured()["errorCode"], "INVALID_ARGUMENTS");
+    assert_eq!(mock.state.api_request_count(), before);
+}
+
+#[tokio::test]
+async fn arguments_are_validated_before_any_upstream_call() {
+    let (mock, gw) = setup().await;
+    let cases = [
+        (
+            "list_all_zoho_desk_tickets",
+            json!({"sortOrder": "asc"}),
+            "`sortOrder`",
+        ),
+        (
+            "list_all_zoho_desk_tickets",
+            json!({"limit": 500}),
+            "between 1 and 99",
+        ),
+        (
+            "list_all_zoho_desk_tickets",
+            json!({"sortBy": "modifiedTime"}),
+            "createdTime",
+        ),
+        ("get_single_zoho_desk_ticket_by_id", json!({}), "`id`"),
+        (
+            "create_a_zoho_desk_ticket_comment",
+            json!({"ticketId": "1"}),
+            "`content`",
+        ),
+        (
+            "create_a_zoho_desk_ticket_comment",
+            json!({"ticketId": "1", "content": 5.5, "isPublic": "yes"}),
+            "isPublic",
+        ),
+        (
+            "zoho_desk_tickets_search",
+            json!({"_all": "ab"}),
+            "at least 3",
+        ),
+        (
+            "get_single_zoho_desk_ticket_by_id",
+            json!({"id": "../agents"}),
+            "expected an id",
+        ),
+    ];
+    for (tool, a, needle) in cases {
+        let err = gw.call(tool, args(a.clone())).await.unwrap_err();
+        let ToolError::InvalidArguments { message, .. } = &err else {
+            panic!("{tool} {a}: {err:?}")
+        };
+        assert!(message.contains(needle), "{tool} {a}: {message}");
+        assert_eq!(err.to_structured()["status"], 400);
+    }
+    let err = gw
+        .call("list_all_zoho_desk_tickets", args(json!({"bogus": 1})))
+        .await
+        .unwrap_err();
+    let ToolError::InvalidArguments { allowed_keys, .. } = err else {
+        panic!()
+    };
+    assert!(allowed_keys.contains(&"departmentId".to_string()));
+    assert!(allowed_keys.contains(&"next_cursor".to_string()));
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+#[tokio::test]
+async fn single_resources_are_returned_unchanged_and_ids_may_be_numbers() {
+    let (mock, gw) = setup().await;
+    let ticket = json!({"id": "1", "subject": "Printer on fire", "cf": {"cf_x": null}});
+    mock.state.set_object("/tickets/1", ticket.clone());
+    let out = gw
+        .call("get_single_zoho_desk_ticket_by_id", args(json!({"id": 1})))
+        .await
+        .unwrap();
+    assert_eq!(out, ticket);
+}
+
+#[tokio::test]
+async fn writes_route_path_query_and_body() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_object("/tickets/9", json!({"id": "9", "status": "Closed"}));
+    mock.state
+        .set_object("/tickets/9/comments", json!({"id": "c1", "content": "hi"}));
+    gw.call(
+        "update_a_zoho_desk_ticket_by_id",
+        args(json!({"id": "9", "status": "Closed", "disableClosureNotification": true})),
+    )
+    .await
+    .unwrap();
+    let out = gw
+        .call(
+            "create_a_zoho_desk_ticket_comment",
+            args(json!({"ticketId": 9, "content": "hi", "isPublic": false})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["id"], "c1");
+    let reqs = mock.state.api_requests();
+    assert_eq!(reqs[0].method, "PATCH");
+    assert_eq!(reqs[0].path, "/api/v1/tickets/9");
+    assert_eq!(
+        query_of(&reqs[0]),
+        q(&[("disableClosureNotification", "true")])
+    );
+    assert_eq!(reqs[0].body, Some(json!({"status": "Closed"})));
+    assert_eq!(reqs[1].method, "POST");
+    assert_eq!(reqs[1].path, "/api/v1/tickets/9/comments");
+    assert_eq!(
+        reqs[1].body,
+        Some(json!({"content": "hi", "isPublic": false}))
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_are_structured_with_ratelimit_fields() {
+    let (mock, gw) = setup().await;
+    let err = gw
+        .call(
+            "get_single_zoho_desk_ticket_by_id",
+            args(json!({"id": "quota"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_structured(),
+        json!({"status": 429, "errorCode": "THRESHOLD_EXCEEDED", "message": "API credits exhausted",
+               "ratelimit": {"remaining": 0, "reset": 120, "retry_after": 120}})
+    );
+    let err = gw
+        .call(
+            "get_single_zoho_desk_agent_by_id",
+            args(json!({"id": "concurrency"})),
+        )
+        .await
+        .unwrap_err();
+    let s = err.to_structured();
+    assert_eq!(s["errorCode"], "TOO_MANY_REQUESTS");
+    assert_eq!(
+        s["ratelimit"],
+        json!({"limit": 5, "remaining": 0, "reset": 1})
+    );
+    assert_eq!(mock.state.api_request_count(), 2, "no retries");
+
+    let err = gw.call("no_such_tool", Map::new()).await.unwrap_err();
+    assert!(matches!(err, ToolError::UnknownTool { .. }));
+    assert_eq!(err.to_structured()["errorCode"], "UNKNOWN_TOOL");
+}
+
+fn seed_ticket_context(mock: &Mock) {
+    mock.state.set_object(
+        "/tickets/1",
+        json!({"id": "1", "subject": "Printer on fire"}),
+    );
+    mock.state.set_list(
+        "/tickets/1/threads",
+        data_list(
+            vec![
+                json!({"id": "th1", "summary": "help"}),
+                json!({"id": "th2", "summary": "on it"}),
+            ],
+            0,
+            100,
+        ),
+    );
+    mock.state.set_object(
+        "/tickets/1/threads/th1",
+        json!({"id": "th1", "summary": "help", "content": "<p>It is on fire</p>"}),
+    );
+    mock.state.set_object(
+        "/tickets/1/threads/th2",
+        json!({"id": "th2", "summary": "on it", "content": "<p>Extinguisher sent</p>"}),
+    );
+    mock.state
+        .set_list("/tickets/1/comments", data_list(items("c", 3), 0, 100));
+}
+
+#[tokio::test]
+async fn full_context_is_one_call() {
+    let (mock, gw) = setup().await;
+    seed_ticket_context(&mock);
+    let out = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "1"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["ticket"]["subject"], "Printer on fire");
+    assert_eq!(out["threads"][0]["content"], "<p>It is on fire</p>");
+    assert_eq!(out["threads"][1]["content"], "<p>Extinguisher sent</p>");
+    assert_eq!(out["comments"].as_array().unwrap().len(), 3);
+    // ticket + thread list + 2 thread gets + comment list
+    assert_eq!(mock.state.api_request_count(), 5);
+}
+
+#[tokio::test]
+async fn full_context_fails_with_the_failing_part() {
+    let (mock, gw) = setup().await;
+    seed_ticket_context(&mock);
+    mock.state.set_list(
+        "/tickets/1/threads",
+        data_list(
+            vec![json!({"id": "th1"}), json!({"id": "server-error"})],
+            0,
+            100,
+        ),
+    );
+    let err = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "1"})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_structured()["status"], 500);
+    assert_eq!(err.to_structured()["errorCode"], "INTERNAL_SERVER_ERROR");
+}

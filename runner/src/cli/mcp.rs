@@ -1,0 +1,449 @@
+//! `deskhand mcp ...`: serve the Zoho Desk MCP server (stdio or Streamable HTTP) and manage
+//! hosted server URLs and admin API tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use zoho_desk_mcp::catalog::{Catalog, ToolFilter};
+use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
+use zoho_desk_mcp::server::hosted::{self, CreateServer};
+use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
+use zoho_desk_mcp::server::{DEFAULT_CONNECTION, GatewayPool, Scope, ZohoDeskMcpServer, transport};
+use zoho_desk_mcp::zoho::Connections;
+
+use crate::embedded::SandboxBackend;
+use crate::shutdown;
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(subcommand)]
+    command: McpCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum McpCommand {
+    /// Serve the MCP server over stdio (Claude Desktop, Cursor) or Streamable HTTP (ChatGPT, Claude connectors).
+    Serve(ServeArgs),
+    /// Manage hosted server URLs (`/mcp/<token>`) served by `mcp serve --http`.
+    Servers {
+        #[command(subcommand)]
+        command: ServersCommand,
+    },
+    /// Manage admin API tokens (for `/admin` and for servers created with --require-api-token-auth).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+/// Where Zoho connections and the registry come from.
+#[derive(Debug, Args, Clone)]
+struct ConnectionArgs {
+    /// YAML file of named Zoho connections (multi-account). The environment's `ZOHO_*` settings are the connection named `default`.
+    #[arg(long, env = "DESKHAND_CONNECTIONS")]
+    connections: Option<PathBuf>,
+    /// Database for the registry of hosted servers: a postgres:// URL, or a SQLite file (default deskhand.db).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl ConnectionArgs {
+    fn connections(&self) -> anyhow::Result<Connections> {
+        match &self.connections {
+            Some(path) => Ok(Connections::load(path)?),
+            None => Ok(Connections::default()),
+        }
+    }
+
+    async fn registry(&self) -> anyhow::Result<Registry> {
+        let url = database::database_url(self.database_url.as_deref());
+        let db = database::connect(&url).await?;
+        Ok(Registry::open(db).await?)
+    }
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Serve one server on stdin/stdout.
+    #[arg(long, conflicts_with = "http", required_unless_present = "http")]
+    stdio: bool,
+    /// Serve hosted servers over Streamable HTTP at /mcp/<token>, with the admin API at /admin.
+    #[arg(long)]
+    http: bool,
+    /// HTTP port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// HTTP bind address.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Extra accepted Host header values (the public host name behind a proxy), comma-separated.
+    #[arg(long, value_delimiter = ',', env = "DESKHAND_MCP_ALLOWED_HOSTS")]
+    allowed_hosts: Vec<String>,
+    /// Externally visible base URL, for printed server URLs.
+    #[arg(long, env = "DESKHAND_MCP_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// stdio: method scope (read, write, or method names such as list,get,search), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    /// stdio: tag scope, comma-separated (combined with --methods by AND).
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// stdio: expose only search_tools, get_tool_schema and call_tool.
+    #[arg(long)]
+    discovery: bool,
+    /// stdio: which named connection to serve (default: the environment's).
+    #[arg(long)]
+    connection: Option<String>,
+    /// Serve against an in-process offline sandbox instead of Zoho.
+    #[arg(long)]
+    sandbox: bool,
+    /// With --http --sandbox: print a ready-to-use server URL (full scope) at start-up.
+    #[arg(long, requires = "sandbox")]
+    print_url: bool,
+    #[command(flatten)]
+    conn: ConnectionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServersCommand {
+    /// Create a hosted server and print its URL (with its 256-bit token) once.
+    Create(CreateServerArgs),
+    /// List hosted servers (tokens are never shown again).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+    /// Delete a hosted server by id or name; its URL stops working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateServerArgs {
+    #[arg(long)]
+    name: String,
+    /// Named connection (default: the environment's Zoho settings).
+    #[arg(long, default_value = DEFAULT_CONNECTION)]
+    connection: String,
+    /// read (get, list, read-only custom), write (create, update, delete, write custom), or exact method names.
+    #[arg(long, value_delimiter = ',')]
+    methods: Vec<String>,
+    /// Resource or method tags; a tool qualifies if it carries any of them.
+    #[arg(long, value_delimiter = ',')]
+    tags: Vec<String>,
+    /// When the URL stops working (ISO 8601 / RFC 3339), at least a minute ahead.
+    #[arg(long)]
+    expires_at: Option<String>,
+    /// Clients must also send `Authorization: Bearer <api token>`.
+    #[arg(long)]
+    require_api_token_auth: bool,
+    /// Expose search_tools / get_tool_schema / call_tool instead of every tool.
+    #[arg(long)]
+    discovery: bool,
+    /// Base URL printed in front of /mcp/<token>.
+    #[arg(
+        long,
+        env = "DESKHAND_MCP_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    public_url: String,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnectionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Create an admin API token and print it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+    /// List API tokens (names and dates only).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+    /// Revoke an API token by id or name.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    },
+}
+
+pub async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        McpCommand::Serve(serve) => run_serve(serve).await,
+        McpCommand::Servers { command } => run_servers(command).await,
+        McpCommand::Tokens { command } => run_tokens(command).await,
+    }
+}
+
+fn catalog() -> anyhow::Result<Arc<Catalog>> {
+    Ok(Arc::new(Catalog::zoho_desk().context(
+        "the built-in Zoho Desk integration definition is invalid",
+    )?))
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let catalog = catalog()?;
+    // Keeps the in-process sandbox alive for as long as we serve.
+    let mut sandbox = None;
+    let gateways = if args.sandbox {
+        let backend = SandboxBackend::start(catalog.clone()).await?;
+        let pool = GatewayPool::with_gateway(backend.gateway.clone());
+        sandbox = Some(backend);
+        Arc::new(pool)
+    } else {
+        Arc::new(GatewayPool::new(catalog.clone(), args.conn.connections()?))
+    };
+
+    if args.stdio {
+        let filter = ToolFilter::parse(&args.methods, &args.tags)?;
+        anyhow::ensure!(
+            !catalog.filtered(&filter).is_empty(),
+            "--methods {:?} and --tags {:?} together match no tool",
+            args.methods,
+            args.tags
+        );
+        let connection = args.connection.as_deref().unwrap_or(DEFAULT_CONNECTION);
+        let gateway = gateways.get(connection)?;
+        let exposure = if args.discovery {
+            ToolExposure::Discovery
+        } else {
+            ToolExposure::All
+        };
+        let server = ZohoDeskMcpServer::new(gateway, Scope { filter, exposure });
+        transport::serve_stdio(server).await?;
+        drop(sandbox);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let registry = args.conn.registry().await?;
+    let purged = registry.purge_expired().await?;
+    if purged > 0 {
+        tracing::info!(purged, "deleted expired MCP servers");
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.host, args.port))
+        .await
+        .with_context(|| format!("could not listen on {}:{}", args.host, args.port))?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let cancel = CancellationToken::new();
+    let state = HttpState::new(
+        registry.clone(),
+        gateways.clone(),
+        HttpOptions {
+            allowed_hosts: args.allowed_hosts.clone(),
+            public_url: public_url.clone(),
+        },
+        cancel.clone(),
+    );
+    eprintln!(
+        "deskhand MCP server listening on http://{local} (MCP at /mcp/<token>, admin at /admin)"
+    );
+    if args.print_url {
+        let created = hosted::create(
+            &registry,
+            &gateways,
+            CreateServer {
+                name: format!("sandbox-{}", local.port()),
+                connection: DEFAULT_CONNECTION.to_owned(),
+                methods: Vec::new(),
+                tags: Vec::new(),
+                exposure: ToolExposure::All,
+                require_api_token_auth: false,
+                expires_at: None,
+            },
+            &public_url,
+        )
+        .await?;
+        println!("{}", created.url);
+    }
+    let app = http::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown::signal().await;
+            cancel.cancel();
+        })
+        .await
+        .context("HTTP server failed")?;
+    drop(sandbox);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ServersCommand::Create(args) => {
+            let registry = args.conn.registry().await?;
+            let gateways = GatewayPool::new(catalog()?, args.conn.connections()?);
+            let expires_at = args
+                .expires_at
+                .as_deref()
+                .map(http::parse_expiry)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let hosted = hosted::create(
+                &registry,
+                &gateways,
+                CreateServer {
+                    name: args.name,
+                    connection: args.connection,
+                    methods: args.methods,
+                    tags: args.tags,
+                    exposure: if args.discovery {
+                        ToolExposure::Discovery
+                    } else {
+                        ToolExposure::All
+                    },
+                    require_api_token_auth: args.require_api_token_auth,
+                    expires_at,
+                },
+                &args.public_url,
+            )
+            .await?;
+            let record = &hosted.created.record;
+            if args.json {
+                let mut value = serde_json::to_value(record)?;
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("url".into(), hosted.url.clone().into());
+                    obj.insert("token".into(), hosted.created.token.clone().into());
+                }
+                println!("{value}");
+            } else {
+                println!("Created MCP server {} ({})", record.name, record.id);
+                println!("URL (shown once; it is the credential):");
+                println!("  {}", hosted.url);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::List { json, conn } => {
+            let registry = conn.registry().await?;
+            let servers = registry.list_servers().await?;
+            if json {
+                println!("{}", json!({ "result": servers }));
+            } else if servers.is_empty() {
+                println!(
+                    "No hosted MCP servers. Create one with `deskhand mcp servers create --name NAME`."
+                );
+            } else {
+                println!(
+                    "{:<22} {:<20} {:<10} {:<16} {:<16} EXPIRES",
+                    "ID", "NAME", "CONNECTION", "METHODS", "TAGS"
+                );
+                for s in servers {
+                    let expires = s
+                        .expires_at
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "never".into());
+                    println!(
+                        "{:<22} {:<20} {:<10} {:<16} {:<16} {}",
+                        s.id,
+                        s.name,
+                        s.connection,
+                        or_all(&s.methods),
+                        or_all(&s.tags),
+                        expires
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ServersCommand::Revoke { id, conn } => {
+            let registry = conn.registry().await?;
+            anyhow::ensure!(
+                registry.revoke_server(&id).await?,
+                "no MCP server with id or name {id:?}"
+            );
+            println!("Revoked {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn or_all(items: &[String]) -> String {
+    if items.is_empty() {
+        "all".into()
+    } else {
+        items.join(",")
+    }
+}
+
+async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        TokensCommand::Create {
+            name,
+            expires_at,
+            json,
+            conn,
+        } => {
+            let registry = conn.registry().await?;
+            let expires_at = expires_at
+                .as_deref()
+                .map(http::parse_expiry)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let (record, token) = registry.create_api_token(&name, expires_at).await?;
+            if json {
+                let mut value = serde_json::to_value(&record)?;
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("token".into(), token.into());
+                }
+                println!("{value}");
+            } else {
+                println!(
+                    "Created API token {} ({}); shown once:",
+                    record.name, record.id
+                );
+                println!("  {token}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokensCommand::List { json, conn } => {
+            let registry = conn.registry().await?;
+            let tokens = registry.list_api_tokens().await?;
+            if json {
+                println!("{}", json!({ "result": tokens }));
+            } else {
+                for t in tokens {
+                    println!("{}  {}", t.id, t.name);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TokensCommand::Revoke { id, conn } => {
+            let registry = conn.registry().await?;
+            anyhow::ensure!(
+                registry.revoke_api_token(&id).await?,
+                "no API token with id or name {id:?}"
+            );
+            println!("Revoked {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The command line: one module per subcommand, each a thin layer over the library.
+
+mod mcp;
+mod sandbox;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Run LLM agent workflows against Zoho Desk, safely, on a schedule or now.
+#[derive(Debug, Parser)]
+#[command(name = "deskhand", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "DESKHAND_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the offline Zoho Desk sandbox (API v1 and the accounts token endpoint).
+    Sandbox(sandbox::SandboxArgs),
+    /// The Zoho Desk MCP server: serve it, and manage hosted server URLs and API tokens.
+    Mcp(mcp::McpArgs),
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Mcp(args) => mcp::run(args).await,
+    }
+}

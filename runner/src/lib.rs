@@ -1,0 +1,10 @@
+//! deskhand: run LLM agent workflows against Zoho Desk, on a schedule or from the command line.
+//!
+//! The agent reaches Zoho Desk only through the MCP server in `zoho-desk-mcp`; this crate is the
+//! client that does what that gateway deliberately omits (retry, throttling, exactly-once writes,
+//! history).
+
+pub mod cli;
+pub mod embedded;
+pub mod shutdown;
+pub mod telemetry;

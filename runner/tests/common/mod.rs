@@ -1,0 +1,99 @@
+//! Shared fixtures for the runner's integration tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deskhand::embedded::SandboxBackend;
+use zoho_desk_mcp::catalog::Catalog;
+use zoho_desk_sandbox::SandboxConfig;
+
+/// A fresh path under the system temp dir, unique per call (tests run in parallel).
+pub fn temp_path(stem: &str, ext: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!(
+        "deskhand-{stem}-{}-{n}-{nanos}.{ext}",
+        std::process::id()
+    ))
+}
+
+pub fn catalog() -> Arc<Catalog> {
+    Arc::new(Catalog::zoho_desk().expect("embedded catalog"))
+}
+
+pub async fn sandbox() -> SandboxBackend {
+    sandbox_with(SandboxConfig::default()).await
+}
+
+pub async fn sandbox_with(config: SandboxConfig) -> SandboxBackend {
+    zoho_desk_mcp::install_crypto_provider();
+    SandboxBackend::start_with(catalog(), config)
+        .await
+        .expect("sandbox starts")
+}
+
+/// `deskhand mcp serve --http --sandbox` as a child process, with the URL of a full-scope hosted
+/// server it printed at start-up. Killed on drop.
+pub struct HttpServerProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+}
+
+impl Drop for HttpServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+pub async fn spawn_http_server(extra: &[&str]) -> HttpServerProcess {
+    use tokio::io::AsyncBufReadExt;
+    let db = temp_path("mcp-http", "db");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
+        .args([
+            "mcp",
+            "serve",
+            "--http",
+            "--port",
+            "0",
+            "--sandbox",
+            "--print-url",
+        ])
+        .args(extra)
+        .arg("--database-url")
+        .arg(db.to_str().unwrap())
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("deskhand starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("URL printed in time")
+        .unwrap()
+        .expect("a URL line");
+    assert!(url.contains("/mcp/dhm_"), "{url}");
+    HttpServerProcess { child, url }
+}
+
+/// Whether an external tool the test needs is present. Under CI it must be (CI installs it);
+/// elsewhere the test says it was skipped.
+pub fn require_tool(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is not installed, but CI must run this test (see .ci/run)");
+    }
+    eprintln!("skipped: {what} is not installed (.ci/run installs it)");
+    false
+}
