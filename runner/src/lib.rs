@@ -8,3 +8,5 @@ pub mod cli;
 pub mod embedded;
 pub mod shutdown;
 pub mod telemetry;
+pub mod template;
+pub mod workflow;

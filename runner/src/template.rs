@@ -113,10 +113,10 @@ impl Template {
             text.push_str(before);
             advance(&mut line, &mut col, before);
             let after_open = &rest[open..];
-            if after_open.starts_with("{{{{") {
+            if let Some(after_escape) = after_open.strip_prefix("{{{{") {
                 text.push_str("{{");
                 advance(&mut line, &mut col, "{{{{");
-                rest = &after_open[4..];
+                rest = after_escape;
                 continue;
             }
             let (start_line, start_col) = (line, col);

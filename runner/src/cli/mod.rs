@@ -2,6 +2,7 @@
 
 mod mcp;
 mod sandbox;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// The Zoho Desk MCP server: serve it, and manage hosted server URLs and API tokens.
     Mcp(mcp::McpArgs),
+    /// Check workflow files and their tools; exit code 1 if any is broken.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -46,5 +49,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Mcp(args) => mcp::run(args).await,
+        Command::Validate(args) => validate::run(args).await,
     }
 }

@@ -39,7 +39,9 @@ pub enum WorkflowErrorKind {
     Cron { expression: String, message: String },
     #[error("unknown time zone \"{0}\" (expected an IANA name such as Europe/Berlin or UTC)")]
     Timezone(String),
-    #[error("invalid duration \"{0}\" (expected a whole number followed by ms, s, m or h, e.g. 500ms, 30s, 2m, 1h)")]
+    #[error(
+        "invalid duration \"{0}\" (expected a whole number followed by ms, s, m or h, e.g. 500ms, 30s, 2m, 1h)"
+    )]
     Duration(String),
     #[error("file not found: {}", .0.display())]
     MissingFile(PathBuf),
@@ -47,6 +49,9 @@ pub enum WorkflowErrorKind {
     /// exist at run time.
     #[error("{}", .0.message())]
     Template(#[source] TemplateError),
+    /// A template names a variable that will not exist when it is rendered.
+    #[error("unknown variable `{name}` ({hint})")]
+    UnknownVariable { name: String, hint: String },
     #[error("unknown input `{key}` (known inputs: {})", list_or_none(known))]
     UnknownInput { key: String, known: Vec<String> },
     #[error("input `{key}` expects {expected}, got \"{value}\"")]

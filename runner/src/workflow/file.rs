@@ -110,9 +110,8 @@ pub struct AzureFile {
 }
 
 /// `embedded`, `{ url, bearer_token_env }` or `{ command, env }`.
-///
-/// Deserialized by hand: serde's untagged enums answer every mistake with "did not match any
-/// variant", whereas this names the unknown key or the missing one.
+// Deserialized by hand: serde's untagged enums answer every mistake with "did not match any
+// variant", whereas this names the unknown key or the missing one. The derive is for the schema.
 #[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum McpFile {
