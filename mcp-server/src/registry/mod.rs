@@ -141,12 +141,20 @@ const SERVER_COLUMNS: &str =
     "id, name, connection, methods, tags, exposure, require_api_token_auth, expires_at, created_at";
 
 impl Registry {
-    /// Opens the registry and creates its tables if needed. The statements are idempotent, so
-    /// several replicas may start at once.
+    /// Opens the registry and creates its tables if needed; safe when several replicas start at once.
     pub async fn open(db: Database) -> Result<Self, RegistryError> {
-        for statement in SCHEMA {
-            sqlx::query(*statement).execute(&db.pool).await?;
+        let mut tx = db.pool.begin().await?;
+        if db.backend == Backend::Postgres {
+            // `CREATE TABLE IF NOT EXISTS` races on PostgreSQL when replicas start together
+            // (a unique violation in pg_type); a transaction-scoped advisory lock serialises them.
+            sqlx::query("SELECT pg_advisory_xact_lock(7265120001)")
+                .execute(&mut *tx)
+                .await?;
         }
+        for statement in SCHEMA {
+            sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(Registry { db })
     }
 

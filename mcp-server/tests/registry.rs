@@ -1,0 +1,111 @@
+//! The hosted-server registry on both backends: SQLite always, PostgreSQL when
+//! `DESKHAND_TEST_POSTGRES_URL` is set (CI sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use zoho_desk_mcp::registry::{
+    Backend, NewServer, Registry, TokenLookup, ToolExposure, database, token,
+};
+
+async fn backends() -> Vec<Registry> {
+    let mut out = Vec::new();
+    let path = std::env::temp_dir().join(format!(
+        "deskhand-registry-{}-{}.db",
+        std::process::id(),
+        database::now_ms()
+    ));
+    let sqlite = database::connect(path.to_str().unwrap()).await.unwrap();
+    assert_eq!(sqlite.backend, Backend::Sqlite);
+    out.push(Registry::open(sqlite).await.unwrap());
+    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => {
+            let pg = database::connect(&url).await.unwrap();
+            assert_eq!(pg.backend, Backend::Postgres);
+            out.push(Registry::open(pg).await.unwrap());
+        }
+        _ => eprintln!("skipped the PostgreSQL half: DESKHAND_TEST_POSTGRES_URL is not set"),
+    }
+    out
+}
+
+fn new_server(name: &str) -> NewServer {
+    NewServer {
+        name: name.into(),
+        connection: "default".into(),
+        methods: vec!["read".into()],
+        tags: vec!["tickets".into()],
+        exposure: ToolExposure::Discovery,
+        require_api_token_auth: true,
+        expires_at: None,
+    }
+}
+
+#[tokio::test]
+async fn servers_round_trip_and_only_token_hashes_are_stored() {
+    for registry in backends().await {
+        let name = format!("reg-{}", database::now_ms());
+        let created = registry.create_server(new_server(&name)).await.unwrap();
+        assert!(created.token.starts_with(token::MCP_TOKEN_PREFIX));
+
+        match registry.lookup_server_token(&created.token).await.unwrap() {
+            TokenLookup::Active(record) => assert_eq!(record, created.record),
+            other => panic!("expected an active server, got {other:?}"),
+        }
+        assert_eq!(
+            registry.lookup_server_token("dhm_not-a-token").await.unwrap(),
+            TokenLookup::Unknown
+        );
+
+        let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM mcp_servers WHERE id = $1")
+            .bind(created.record.id.clone())
+            .fetch_all(&registry.database().pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![token::hash(&created.token)]);
+        assert!(!stored[0].contains(&created.token[4..]), "plain token never stored");
+
+        assert!(registry.list_servers().await.unwrap().contains(&created.record));
+        assert!(registry.revoke_server(&name).await.unwrap());
+        assert_eq!(
+            registry.lookup_server_token(&created.token).await.unwrap(),
+            TokenLookup::Unknown
+        );
+        assert!(!registry.revoke_server(&name).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn expired_servers_are_reported_once_then_gone() {
+    for registry in backends().await {
+        let mut request = new_server(&format!("exp-{}", database::now_ms()));
+        request.expires_at = Some(database::now_ms() - 1);
+        let created = registry.create_server(request).await.unwrap();
+        assert!(matches!(
+            registry.lookup_server_token(&created.token).await.unwrap(),
+            TokenLookup::Expired(_)
+        ));
+        assert_eq!(
+            registry.lookup_server_token(&created.token).await.unwrap(),
+            TokenLookup::Unknown
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_tokens_verify_until_revoked_or_expired() {
+    for registry in backends().await {
+        let name = format!("tok-{}", database::now_ms());
+        let (record, secret) = registry.create_api_token(&name, None).await.unwrap();
+        assert!(secret.starts_with(token::API_TOKEN_PREFIX));
+        assert!(registry.verify_api_token(&secret).await.unwrap());
+        assert!(!registry.verify_api_token("dha_wrong").await.unwrap());
+        assert!(registry.list_api_tokens().await.unwrap().contains(&record));
+        assert!(registry.revoke_api_token(&record.id).await.unwrap());
+        assert!(!registry.verify_api_token(&secret).await.unwrap());
+
+        let (_, old) = registry
+            .create_api_token(&format!("{name}-old"), Some(database::now_ms() - 1))
+            .await
+            .unwrap();
+        assert!(!registry.verify_api_token(&old).await.unwrap());
+    }
+}
