@@ -633,3 +633,106 @@ async fn stdio_child_process_serves_the_scoped_catalog() {
     assert!(structured(&page)["next_cursor"].is_string());
     client.cancel().await.unwrap();
 }
+
+/// The newest revision rmcp speaks (2026-07-28: stateless, `server/discover` instead of
+/// `initialize`) works in-process and over HTTP, besides the default 2025-11-25 handshake.
+#[tokio::test]
+async fn the_newest_protocol_revision_works_in_process_and_over_http() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    let lifecycle = || ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::LATEST],
+    };
+    let fx = http_fixture(SandboxConfig::default()).await;
+
+    let (server_io, client_io) = tokio::io::duplex(256 * 1024);
+    let server = ZohoDeskMcpServer::new(fx.backend.gateway.clone(), Scope::default());
+    tokio::spawn(async move {
+        let running = server.serve(server_io).await.unwrap();
+        let _ = running.waiting().await;
+    });
+    let local = ().serve_with_lifecycle(client_io, lifecycle()).await.unwrap();
+
+    let hosted = fx.create(server_request("newest")).await;
+    let remote = ()
+        .serve_with_lifecycle(StreamableHttpClientTransport::from_uri(hosted.url.clone()), lifecycle())
+        .await
+        .unwrap();
+
+    for client in [&local, &remote] {
+        let version = client.peer_info().map(|info| info.protocol_version.clone());
+        assert_eq!(version, Some(ProtocolVersion::LATEST));
+        let tools = client.list_all_tools().await.unwrap();
+        assert!(tools.len() >= 24);
+        let teams = call(client, "list_all_zoho_desk_teams", json!({})).await;
+        assert_eq!(teams.is_error, Some(false));
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_creates_lists_and_revokes_servers_behind_an_api_token() {
+    let fx = http_fixture(SandboxConfig::default()).await;
+    let http = reqwest::Client::new();
+    let servers = format!("{}/admin/servers", fx.base);
+
+    let anonymous = http.get(&servers).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+
+    let (_, api_token) = fx.registry.create_api_token("admin", None).await.unwrap();
+    let created = http
+        .post(&servers)
+        .bearer_auth(&api_token)
+        .json(&json!({"name": "kb-only", "methods": ["read"], "tags": ["knowledge_base"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let url = created["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/mcp/dhm_", fx.base)));
+
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await.unwrap();
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"zoho_desk_kb_articles_search".to_owned()), "{names:?}");
+    assert!(names.iter().all(|n| !n.contains("agent")), "{names:?}");
+
+    let listed: Value = http.get(&servers).bearer_auth(&api_token).send().await.unwrap().json().await.unwrap();
+    let records = listed["result"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].get("token").is_none(), "tokens are shown only at creation");
+
+    let invalid = http
+        .post(&servers)
+        .bearer_auth(&api_token)
+        .json(&json!({"name": "bad", "methods": ["write"], "tags": ["knowledge_base"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    let unknown_field = http
+        .post(&servers)
+        .bearer_auth(&api_token)
+        .json(&json!({"name": "bad", "method": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_field.status(), 400);
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = http
+        .delete(format!("{servers}/{id}"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(raw_post(&url, initialize_body(), None).await.status(), 404);
+}
