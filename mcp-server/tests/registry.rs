@@ -51,19 +51,32 @@ async fn servers_round_trip_and_only_token_hashes_are_stored() {
             other => panic!("expected an active server, got {other:?}"),
         }
         assert_eq!(
-            registry.lookup_server_token("dhm_not-a-token").await.unwrap(),
+            registry
+                .lookup_server_token("dhm_not-a-token")
+                .await
+                .unwrap(),
             TokenLookup::Unknown
         );
 
-        let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM mcp_servers WHERE id = $1")
-            .bind(created.record.id.clone())
-            .fetch_all(&registry.database().pool)
-            .await
-            .unwrap();
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT token_hash FROM mcp_servers WHERE id = $1")
+                .bind(created.record.id.clone())
+                .fetch_all(&registry.database().pool)
+                .await
+                .unwrap();
         assert_eq!(stored, vec![token::hash(&created.token)]);
-        assert!(!stored[0].contains(&created.token[4..]), "plain token never stored");
+        assert!(
+            !stored[0].contains(&created.token[4..]),
+            "plain token never stored"
+        );
 
-        assert!(registry.list_servers().await.unwrap().contains(&created.record));
+        assert!(
+            registry
+                .list_servers()
+                .await
+                .unwrap()
+                .contains(&created.record)
+        );
         assert!(registry.revoke_server(&name).await.unwrap());
         assert_eq!(
             registry.lookup_server_token(&created.token).await.unwrap(),

@@ -6,7 +6,11 @@
 
 pub mod cli;
 pub mod embedded;
+pub mod llm;
+pub mod mcp;
+pub mod retry;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;
 pub mod template;
 pub mod workflow;

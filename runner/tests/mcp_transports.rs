@@ -656,7 +656,10 @@ async fn the_newest_protocol_revision_works_in_process_and_over_http() {
 
     let hosted = fx.create(server_request("newest")).await;
     let remote = ()
-        .serve_with_lifecycle(StreamableHttpClientTransport::from_uri(hosted.url.clone()), lifecycle())
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(hosted.url.clone()),
+            lifecycle(),
+        )
         .await
         .unwrap();
 
@@ -701,13 +704,27 @@ async fn the_admin_api_creates_lists_and_revokes_servers_behind_an_api_token() {
         .into_iter()
         .map(|t| t.name.to_string())
         .collect();
-    assert!(names.contains(&"zoho_desk_kb_articles_search".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"zoho_desk_kb_articles_search".to_owned()),
+        "{names:?}"
+    );
     assert!(names.iter().all(|n| !n.contains("agent")), "{names:?}");
 
-    let listed: Value = http.get(&servers).bearer_auth(&api_token).send().await.unwrap().json().await.unwrap();
+    let listed: Value = http
+        .get(&servers)
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let records = listed["result"].as_array().unwrap();
     assert_eq!(records.len(), 1);
-    assert!(records[0].get("token").is_none(), "tokens are shown only at creation");
+    assert!(
+        records[0].get("token").is_none(),
+        "tokens are shown only at creation"
+    );
 
     let invalid = http
         .post(&servers)

@@ -12,7 +12,14 @@ use tokio::io::AsyncBufReadExt;
 async fn sandbox_prints_json_serves_zoho_and_stops_on_sigterm() {
     zoho_desk_mcp::install_crypto_provider();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
-        .args(["sandbox", "--port", "0", "--json", "--token-ttl-secs", "120"])
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--json",
+            "--token-ttl-secs",
+            "120",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -25,13 +32,26 @@ async fn sandbox_prints_json_serves_zoho_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     let info: Value = serde_json::from_str(&line).unwrap();
-    for key in ["base_url", "accounts_url", "org_id", "client_id", "client_secret", "refresh_token"] {
-        assert!(info[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {line}");
+    for key in [
+        "base_url",
+        "accounts_url",
+        "org_id",
+        "client_id",
+        "client_secret",
+        "refresh_token",
+    ] {
+        assert!(
+            info[key].as_str().is_some_and(|s| !s.is_empty()),
+            "{key} in {line}"
+        );
     }
 
     let http = reqwest::Client::new();
     let token: Value = http
-        .post(format!("{}/oauth/v2/token", info["accounts_url"].as_str().unwrap()))
+        .post(format!(
+            "{}/oauth/v2/token",
+            info["accounts_url"].as_str().unwrap()
+        ))
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", info["refresh_token"].as_str().unwrap()),
@@ -46,8 +66,17 @@ async fn sandbox_prints_json_serves_zoho_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(token["expires_in"], 120);
     let departments: Value = http
-        .get(format!("{}/api/v1/departments", info["base_url"].as_str().unwrap()))
-        .header("Authorization", format!("Zoho-oauthtoken {}", token["access_token"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/v1/departments",
+            info["base_url"].as_str().unwrap()
+        ))
+        .header(
+            "Authorization",
+            format!(
+                "Zoho-oauthtoken {}",
+                token["access_token"].as_str().unwrap()
+            ),
+        )
         .header("orgId", info["org_id"].as_str().unwrap())
         .send()
         .await
@@ -58,9 +87,15 @@ async fn sandbox_prints_json_serves_zoho_and_stops_on_sigterm() {
     assert!(!departments["data"].as_array().unwrap().is_empty());
 
     let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "clean exit on SIGTERM, got {status:?}");
 }
 

@@ -31,6 +31,20 @@ pub const ZOHO_DESK_RESOURCES: &str = include_str!("../../integration/zoho-desk/
 pub const ZOHO_DESK_DOCUMENTATION: &str =
     include_str!("../../integration/zoho-desk/documentation.yaml");
 
+/// Checks that `schema` uses only the JSON Schema keywords [`validate_json`] enforces.
+///
+/// Shared with the runner, which holds workflow output schemas to the same subset so that a
+/// schema never promises a check that silently does not happen.
+pub fn check_schema(schema: &Value, at: &str) -> Result<(), String> {
+    schema::check_supported(schema, at)
+}
+
+/// Validates `value` against `schema` (the subset in [`check_schema`]) and returns it, with the
+/// same harmless coercions tool arguments get. The error names the failing path.
+pub fn validate_json(schema: &Value, value: Value) -> Result<Value, String> {
+    schema::validate(schema, value, "").map_err(|v| v.to_string())
+}
+
 /// What a tool does, as far as filtering and annotations are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum MethodKind {

@@ -97,3 +97,48 @@ pub fn require_tool(available: bool, what: &str) -> bool {
     eprintln!("skipped: {what} is not installed (.ci/run installs it)");
     false
 }
+
+/// A database the run-store tests run their body against: a fresh SQLite file always, and the
+/// PostgreSQL database named by `DESKHAND_TEST_POSTGRES_URL` when it is set (CI sets it).
+pub struct StoreBackend {
+    pub name: &'static str,
+    pub url: String,
+}
+
+impl StoreBackend {
+    /// A new pool (and so new connections) on this backend's database, migrated.
+    pub async fn open(&self) -> deskhand::store::Store {
+        deskhand::store::Store::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: open the store: {e}", self.name))
+    }
+}
+
+/// The backends to run a store test on. Tests running in parallel share the PostgreSQL database,
+/// so each must name its workflows and owners with [`unique_name`].
+pub fn store_backends() -> Vec<StoreBackend> {
+    let sqlite = temp_path("store", "db");
+    let mut backends = vec![StoreBackend {
+        name: "SQLite",
+        url: zoho_desk_mcp::registry::database::sqlite_url(sqlite.to_str().unwrap()),
+    }];
+    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => backends.push(StoreBackend {
+            name: "PostgreSQL",
+            url,
+        }),
+        _ => eprintln!("skipped PostgreSQL: DESKHAND_TEST_POSTGRES_URL is not set"),
+    }
+    backends
+}
+
+/// A name no other test, process or earlier test run uses (the PostgreSQL test database lives on).
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}

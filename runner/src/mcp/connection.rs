@@ -1,0 +1,141 @@
+//! Opening an MCP client session for each kind of workflow connection.
+
+use std::sync::Arc;
+
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use zoho_desk_mcp::catalog::{Catalog, Gateway};
+use zoho_desk_mcp::server::{Scope, ZohoDeskMcpServer, transport};
+use zoho_desk_mcp::zoho::{ZohoClient, ZohoConfig};
+
+use crate::mcp::error::{McpError, redact_url};
+use crate::workflow::McpConnection;
+
+/// What the embedded connection serves: a gateway and the scope of tools it exposes. Production
+/// builds it from the environment; the demo and tests hand in a sandbox gateway.
+#[derive(Clone)]
+pub struct EmbeddedServer {
+    pub gateway: Arc<Gateway>,
+    pub scope: Scope,
+}
+
+impl EmbeddedServer {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        EmbeddedServer {
+            gateway,
+            scope: Scope::default(),
+        }
+    }
+
+    /// The real Zoho Desk from `ZOHO_*` variables, with every documented tool in scope (the
+    /// workflow's allow-list narrows what the model sees).
+    pub fn from_env() -> Result<Self, McpError> {
+        let catalog = Catalog::zoho_desk().map_err(|e| McpError::Embedded(e.to_string()))?;
+        let config = ZohoConfig::from_env().map_err(|e| McpError::Embedded(e.to_string()))?;
+        let client = ZohoClient::new(config).map_err(|e| McpError::Embedded(e.to_string()))?;
+        Ok(EmbeddedServer::new(Arc::new(Gateway::new(
+            Arc::new(catalog),
+            client,
+        ))))
+    }
+}
+
+/// Where a session goes, for messages and logs: kind plus a redacted target.
+pub(crate) fn describe(connection: &McpConnection) -> String {
+    match connection {
+        McpConnection::Embedded => "the embedded MCP server".to_owned(),
+        McpConnection::Url { url, .. } => format!("the MCP server at {}", redact_url(url)),
+        McpConnection::Command { command, .. } => {
+            format!("the MCP server command `{}`", command_line(command))
+        }
+    }
+}
+
+fn command_line(command: &[String]) -> String {
+    command.join(" ")
+}
+
+pub(crate) async fn open(
+    connection: &McpConnection,
+    embedded: Option<EmbeddedServer>,
+) -> Result<RunningService<RoleClient, ()>, McpError> {
+    match connection {
+        McpConnection::Embedded => {
+            let embedded = match embedded {
+                Some(e) => e,
+                None => EmbeddedServer::from_env()?,
+            };
+            let server = ZohoDeskMcpServer::new(embedded.gateway, embedded.scope);
+            transport::connect_in_process(server)
+                .await
+                .map_err(|e| McpError::Handshake {
+                    target: describe(connection),
+                    reason: e.to_string(),
+                })
+        }
+        McpConnection::Url {
+            url,
+            bearer_token_env,
+        } => open_http(url, bearer_token_env.as_deref()).await,
+        McpConnection::Command { command, env } => {
+            let Some((program, args)) = command.split_first() else {
+                return Err(McpError::EmptyCommand);
+            };
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args).envs(env);
+            let (child, _stderr) = TokioChildProcess::builder(cmd)
+                .stderr(std::process::Stdio::inherit())
+                .spawn()
+                .map_err(|e| McpError::Spawn {
+                    command: command_line(command),
+                    reason: e.to_string(),
+                })?;
+            ().serve(child).await.map_err(|e| McpError::Handshake {
+                target: describe(connection),
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
+async fn open_http(
+    url: &str,
+    bearer_token_env: Option<&str>,
+) -> Result<RunningService<RoleClient, ()>, McpError> {
+    let shown = redact_url(url);
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => return Err(McpError::InvalidUrl { url: shown }),
+    }
+    let token = match bearer_token_env {
+        Some(name) => Some(
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| McpError::MissingToken {
+                    name: name.to_owned(),
+                    url: shown.clone(),
+                })?,
+        ),
+        None => None,
+    };
+    // reqwest is built without a TLS provider; the transport builds its client right here.
+    zoho_desk_mcp::install_crypto_provider();
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    if let Some(token) = &token {
+        config = config.auth_header(token.clone());
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    ().serve(transport).await.map_err(|e| {
+        let mut reason = e.to_string().replace(url, &shown);
+        if let Some(token) = &token {
+            reason = reason.replace(token.as_str(), "***");
+        }
+        McpError::Handshake {
+            target: format!("the MCP server at {shown}"),
+            reason,
+        }
+    })
+}

@@ -1,0 +1,398 @@
+//! A per-connection gate that every tool call passes. One 429 closes it for everyone until the
+//! reported reset, so a backlog drains at the limit instead of each item discovering the limit
+//! on its own; a concurrency 429 lowers how many calls it lets through at once.
+//!
+//! Zoho has two limits: a credit budget per window (429 `THRESHOLD_EXCEEDED`, reset possibly
+//! hours away) and a cap on calls in flight (429 `TOO_MANY_REQUESTS`, `Retry-After: 1`). The first
+//! is a point in time and closes the gate; the second is a number and lowers the in-flight limit
+//! (halved once per round of calls, grown back by one per quiet `recover_after`).
+
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::mcp::{RateLimit, ToolOutcome};
+use crate::retry::backoff::jitter;
+
+/// Resets further away than this are clamped: no limit resets in more than a month, and the
+/// clamp keeps `Instant` arithmetic from overflowing on absurd values.
+const LONGEST_RESET: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GateConfig {
+    /// Calls in flight before any concurrency 429 has lowered the limit.
+    pub max_in_flight: usize,
+    /// Random extra on top of a reported reset, so other clients of the same limit are not
+    /// synchronised with us.
+    pub reopen_jitter: Duration,
+    /// Waiters held by a closure are let through one per `release_spacing` (± half) after it
+    /// reopens, instead of all in the same millisecond.
+    pub release_spacing: Duration,
+    /// A quiet period after which a lowered in-flight limit grows back by one.
+    pub recover_after: Duration,
+    /// How long a 429 that says nothing about its reset closes the gate.
+    pub unknown_reset: Duration,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            max_in_flight: 64,
+            reopen_jitter: Duration::from_millis(250),
+            release_spacing: Duration::from_millis(20),
+            recover_after: Duration::from_secs(10),
+            unknown_reset: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Shared by every item on one MCP connection; cloning shares the same gate.
+#[derive(Clone)]
+pub struct RateGate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: GateConfig,
+    state: Mutex<State>,
+    released: Notify,
+}
+
+struct State {
+    closed_until: Option<Instant>,
+    /// The next release slot for waiters a closure held back.
+    release_cursor: Option<Instant>,
+    in_flight: usize,
+    limit: usize,
+    /// Bumped on every concurrency decrease; a 429 from a call admitted before the last decrease
+    /// says nothing new.
+    generation: u64,
+    last_limit_change: Instant,
+    closures: u64,
+}
+
+enum Step {
+    Sleep(Instant),
+    Released,
+}
+
+/// The gate was closed past the caller's patience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedUntil(pub Instant);
+
+impl Default for RateGate {
+    fn default() -> Self {
+        RateGate::new(GateConfig::default())
+    }
+}
+
+impl RateGate {
+    pub fn new(config: GateConfig) -> Self {
+        let config = GateConfig {
+            max_in_flight: config.max_in_flight.max(1),
+            ..config
+        };
+        RateGate {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    closed_until: None,
+                    release_cursor: None,
+                    in_flight: 0,
+                    limit: config.max_in_flight,
+                    generation: 0,
+                    last_limit_change: Instant::now(),
+                    closures: 0,
+                }),
+                config,
+                released: Notify::new(),
+            }),
+        }
+    }
+
+    /// Waits until a call may go out. Hold the permit for the duration of the call.
+    pub async fn wait(&self) -> GatePermit {
+        match self.wait_at_most(LONGEST_RESET).await {
+            Ok(permit) => permit,
+            // Unreachable in practice (closures are clamped to LONGEST_RESET); wait it out anyway.
+            Err(ClosedUntil(until)) => {
+                tokio::time::sleep_until(until).await;
+                Box::pin(self.wait()).await
+            }
+        }
+    }
+
+    /// Like [`wait`](Self::wait), but gives up at once when the gate is closed for longer than
+    /// `patience`: a worker should not sit for hours on a daily quota.
+    pub async fn wait_at_most(&self, patience: Duration) -> Result<GatePermit, ClosedUntil> {
+        let cfg = self.inner.config;
+        let mut parked = false;
+        let mut has_slot = false;
+        loop {
+            let mut released = pin!(self.inner.released.notified());
+            let step = {
+                let mut s = self.lock();
+                let now = Instant::now();
+                s.recover(now, &cfg, &self.inner.released);
+                match s.closed_until {
+                    Some(until) if until > now => {
+                        if until - now > patience {
+                            return Err(ClosedUntil(until));
+                        }
+                        parked = true;
+                        has_slot = false;
+                        Step::Sleep(until)
+                    }
+                    _ => {
+                        s.closed_until = None;
+                        let slot = match s.release_cursor {
+                            Some(cursor) if parked && !has_slot => {
+                                has_slot = true;
+                                let slot = cursor.max(now);
+                                let spacing = cfg.release_spacing / 2 + jitter(cfg.release_spacing);
+                                s.release_cursor = Some(slot + spacing);
+                                (slot > now).then_some(slot)
+                            }
+                            _ => None,
+                        };
+                        if let Some(slot) = slot {
+                            Step::Sleep(slot)
+                        } else if s.in_flight >= s.limit {
+                            released.as_mut().enable();
+                            Step::Released
+                        } else {
+                            s.in_flight += 1;
+                            return Ok(GatePermit {
+                                gate: self.clone(),
+                                generation: s.generation,
+                            });
+                        }
+                    }
+                }
+            };
+            match step {
+                Step::Sleep(until) => tokio::time::sleep_until(until).await,
+                Step::Released => released.await,
+            }
+        }
+    }
+
+    /// Reads the rate-limit fields of any answer; `limited` says it was a 429. A 429 closes the
+    /// gate until its reset (`retry_after` first, as the IETF draft says; `unknown_reset` when
+    /// neither is given); any answer reporting `remaining: 0` with a reset closes it too. Fields
+    /// that were malformed never got this far. Returns how long the gate is now closed.
+    pub fn observe(&self, ratelimit: Option<&RateLimit>, limited: bool) -> Option<Duration> {
+        let delay = ratelimit.and_then(RateLimit::delay);
+        let exhausted = ratelimit.is_some_and(RateLimit::is_exhausted);
+        let delay = match delay {
+            Some(d) if limited || exhausted => d,
+            None if limited => self.inner.config.unknown_reset,
+            _ => return None,
+        };
+        self.close_for(delay.min(LONGEST_RESET) + jitter(self.inner.config.reopen_jitter));
+        self.closed_for()
+    }
+
+    /// How much longer the gate stays closed, if it is.
+    pub fn closed_for(&self) -> Option<Duration> {
+        let s = self.lock();
+        let now = Instant::now();
+        s.closed_until.filter(|u| *u > now).map(|u| u - now)
+    }
+
+    /// The current cap on calls in flight.
+    pub fn in_flight_limit(&self) -> usize {
+        self.lock().limit
+    }
+
+    /// How many times the gate has closed (for metrics and tests).
+    pub fn closures(&self) -> u64 {
+        self.lock().closures
+    }
+
+    fn close_for(&self, wait: Duration) {
+        let mut s = self.lock();
+        let until = Instant::now() + wait;
+        if s.closed_until.is_none_or(|u| u < until) {
+            if s.closed_until.is_none() {
+                s.closures += 1;
+            }
+            s.closed_until = Some(until);
+            s.release_cursor = Some(s.release_cursor.map_or(until, |c| c.max(until)));
+        }
+    }
+
+    fn lower_concurrency(&self, generation: u64) {
+        let mut s = self.lock();
+        if generation != s.generation {
+            return;
+        }
+        let before = s.limit;
+        s.limit = (s.limit.min(s.in_flight) / 2).max(1);
+        s.generation += 1;
+        s.last_limit_change = Instant::now();
+        tracing::debug!(
+            from = before,
+            to = s.limit,
+            "MCP concurrency limit hit; fewer calls in flight"
+        );
+    }
+
+    fn release(&self) {
+        {
+            let mut s = self.lock();
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+        self.inner.released.notify_waiters();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent under every panic point (plain field updates), so a poisoned
+        // lock is still usable.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn recover(&mut self, now: Instant, cfg: &GateConfig, released: &Notify) {
+        if self.limit < cfg.max_in_flight && now - self.last_limit_change >= cfg.recover_after {
+            self.limit += 1;
+            self.last_limit_change = now;
+            released.notify_waiters();
+        }
+    }
+}
+
+/// One admitted call. Feed its answer back with [`observe`](Self::observe); dropping it frees
+/// the in-flight slot.
+pub struct GatePermit {
+    gate: RateGate,
+    generation: u64,
+}
+
+impl GatePermit {
+    /// Tells the gate what the call met: a concurrency 429 lowers the in-flight limit, other 429s
+    /// and exhausted budgets close the gate.
+    pub fn observe(&self, outcome: &ToolOutcome) -> Option<Duration> {
+        let failure = outcome.failure()?;
+        if failure.is_concurrency_limit() {
+            self.gate.lower_concurrency(self.generation);
+            return self.gate.observe(failure.ratelimit.as_ref(), false);
+        }
+        self.gate
+            .observe(failure.ratelimit.as_ref(), failure.is_rate_limited())
+    }
+}
+
+impl Drop for GatePermit {
+    fn drop(&mut self) {
+        self.gate.release();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rl(remaining: Option<u64>, reset: Option<u64>, retry_after: Option<u64>) -> RateLimit {
+        RateLimit {
+            limit: None,
+            remaining,
+            reset,
+            retry_after,
+        }
+    }
+
+    fn quiet() -> RateGate {
+        RateGate::new(GateConfig {
+            reopen_jitter: Duration::ZERO,
+            ..GateConfig::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_429_closes_until_retry_after_which_wins_over_reset() {
+        let gate = quiet();
+        assert_eq!(gate.closed_for(), None);
+        let closed = gate
+            .observe(Some(&rl(Some(0), Some(100), Some(3))), true)
+            .unwrap();
+        assert!(closed <= Duration::from_secs(3) && closed > Duration::from_secs(2));
+        assert!(matches!(
+            gate.wait_at_most(Duration::from_secs(1)).await,
+            Err(ClosedUntil(_))
+        ));
+        assert_eq!(gate.closures(), 1);
+    }
+
+    #[tokio::test]
+    async fn successes_and_answers_with_budget_left_keep_it_open() {
+        let gate = quiet();
+        assert_eq!(
+            gate.observe(Some(&rl(Some(5), Some(60), None)), false),
+            None
+        );
+        assert_eq!(gate.observe(None, false), None);
+        // Exhausted but no reset: nothing to wait for.
+        assert_eq!(gate.observe(Some(&rl(Some(0), None, None)), false), None);
+        assert!(
+            gate.observe(Some(&rl(Some(0), Some(2), None)), false)
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_without_timing_closes_for_the_configured_default() {
+        let gate = quiet();
+        let closed = gate.observe(None, true).unwrap();
+        assert!(closed <= Duration::from_secs(1) && closed > Duration::from_millis(900));
+    }
+
+    #[tokio::test]
+    async fn absurd_resets_are_clamped_and_patience_is_honoured() {
+        let gate = quiet();
+        let closed = gate
+            .observe(Some(&rl(None, Some(u64::MAX), None)), true)
+            .unwrap();
+        assert!(closed <= LONGEST_RESET);
+        assert!(gate.wait_at_most(Duration::from_secs(3600)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_concurrency_429_halves_the_limit_once_per_round() {
+        let gate = RateGate::new(GateConfig {
+            max_in_flight: 8,
+            ..GateConfig::default()
+        });
+        let mut permits = Vec::new();
+        for _ in 0..8 {
+            permits.push(gate.wait().await);
+        }
+        let limited = ToolOutcome::ToolError(crate::mcp::ToolFailure {
+            status: Some(429),
+            error_code: Some("TOO_MANY_REQUESTS".into()),
+            message: String::new(),
+            ratelimit: Some(rl(Some(100), Some(1), Some(1))),
+            raw: serde_json::Value::Null,
+        });
+        for p in &permits {
+            p.observe(&limited);
+        }
+        assert_eq!(gate.in_flight_limit(), 4, "one decrease for one round");
+        assert_eq!(gate.closed_for(), None, "budget left: the gate stays open");
+        drop(permits);
+        let p = gate.wait().await;
+        p.observe(&limited);
+        assert_eq!(
+            gate.in_flight_limit(),
+            1,
+            "min(4, in flight 1) / 2, at least 1"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! One run with everything recorded under it, for `deskhand history RUN_ID`.
+
+use serde::Serialize;
+
+use super::attempts::{
+    RETRY_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS, attempt_columns, attempt_from_row,
+    retry_from_row, step_from_row, tool_call_from_row,
+};
+use super::{ItemAttempt, LlmStep, RetryRecord, Run, RunId, Store, StoreError, ToolCallRecord};
+
+/// A run, its item attempts (each with its detail) and the retries outside any item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub run: Run,
+    pub attempts: Vec<AttemptDetail>,
+    /// Retries of run-level calls (e.g. the `for_each` listing), not tied to an item attempt.
+    pub retries: Vec<RetryRecord>,
+}
+
+impl RunDetail {
+    pub fn prompt_tokens(&self) -> i64 {
+        self.attempts.iter().map(|a| a.attempt.prompt_tokens).sum()
+    }
+
+    pub fn completion_tokens(&self) -> i64 {
+        self.attempts
+            .iter()
+            .map(|a| a.attempt.completion_tokens)
+            .sum()
+    }
+}
+
+/// One item attempt with its LLM steps, tool calls and retries in the order they happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptDetail {
+    pub attempt: ItemAttempt,
+    pub steps: Vec<LlmStep>,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub retries: Vec<RetryRecord>,
+}
+
+impl Store {
+    /// Everything recorded for one run, or `None` if there is no such run.
+    pub async fn run_detail(&self, run_id: RunId) -> Result<Option<RunDetail>, StoreError> {
+        let Some(run) = self.get_run(run_id).await? else {
+            return Ok(None);
+        };
+        let attempts = sqlx::query(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM item_attempts WHERE run_id = $1 ORDER BY id"
+        ))
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(attempt_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let steps_sql = format!(
+            "SELECT {STEP_COLUMNS} FROM llm_steps WHERE attempt_id IN \
+             (SELECT id FROM item_attempts WHERE run_id = $1) ORDER BY id"
+        );
+        let mut steps = sqlx::query(sqlx::AssertSqlSafe(steps_sql))
+            .bind(run_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(step_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let calls_sql = format!(
+            "SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE attempt_id IN \
+             (SELECT id FROM item_attempts WHERE run_id = $1) ORDER BY id"
+        );
+        let mut calls = sqlx::query(sqlx::AssertSqlSafe(calls_sql))
+            .bind(run_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(tool_call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let retries_sql =
+            format!("SELECT {RETRY_COLUMNS} FROM retries WHERE run_id = $1 ORDER BY id");
+        let mut retries = sqlx::query(sqlx::AssertSqlSafe(retries_sql))
+            .bind(run_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(retry_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let attempts = attempts
+            .into_iter()
+            .map(|attempt| {
+                let id = attempt.id;
+                AttemptDetail {
+                    steps: take_where(&mut steps, |s| s.attempt_id == id),
+                    tool_calls: take_where(&mut calls, |c| c.attempt_id == id),
+                    retries: take_where(&mut retries, |r| r.attempt_id == Some(id)),
+                    attempt,
+                }
+            })
+            .collect();
+        Ok(Some(RunDetail {
+            run,
+            attempts,
+            retries,
+        }))
+    }
+}
+
+/// Moves the elements matching `pred` out of `items`, keeping both sides in order.
+fn take_where<T>(items: &mut Vec<T>, pred: impl Fn(&T) -> bool) -> Vec<T> {
+    let (taken, kept) = std::mem::take(items).into_iter().partition(pred);
+    *items = kept;
+    taken
+}
