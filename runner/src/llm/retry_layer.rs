@@ -30,12 +30,10 @@ use super::wait_hint::wait_hint;
 /// The `layer` name this module reports retries under.
 pub const LLM_LAYER: &str = "llm";
 
-/// Told about every retry before its wait starts, so the store can persist it next to the step.
-pub trait RetryObserver: Send + Sync {
-    /// `attempt` is the attempt that just failed (1 = the first request); `wait` is the wait
-    /// that now follows, already capped.
-    fn on_retry(&self, layer: &str, attempt: u32, wait: Duration, reason: &str);
-}
+// One observer trait for every retry layer (LLM here, MCP in `crate::retry`), so a single
+// store-backed observer records both. `attempt` is the attempt that just failed (1 = the first
+// request); `wait` is the wait that now follows, already capped.
+pub use crate::retry::RetryObserver;
 
 /// One reported retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +60,7 @@ impl RetryLog {
 }
 
 impl RetryObserver for RetryLog {
-    fn on_retry(&self, layer: &str, attempt: u32, wait: Duration, reason: &str) {
+    fn on_retry(&self, layer: &'static str, attempt: u32, wait: Duration, reason: &str) {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -13,7 +13,8 @@ use std::time::Duration;
 pub use rate_gate::{GateConfig, GatePermit, RateGate};
 pub use tool_call::{CallOutcome, RetryPolicy, call_with_retry};
 
-/// Told about every retry, so the store and metrics can count them. `layer` is `"mcp"` here.
+/// Told about every retry, so the store and metrics can count them. `layer` is `"mcp"` for tool
+/// calls and `"llm"` for model requests (the LLM client reports through the same trait).
 pub trait RetryObserver: Send + Sync {
     fn on_retry(&self, layer: &'static str, attempt: u32, wait: Duration, reason: &str);
 }
