@@ -13,12 +13,10 @@ use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::catalog::Catalog;
-use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
+use zoho_desk_mcp::registry::{ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
-use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
-use zoho_desk_mcp::server::{GatewayPool, Scope, ZohoDeskMcpServer, transport};
+use zoho_desk_mcp::server::{Scope, ZohoDeskMcpServer, transport};
 use zoho_desk_sandbox::SandboxConfig;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -66,27 +64,16 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     let db_path = std::env::temp_dir().join(format!("deskhand-bench-{}.db", std::process::id()));
-    let registry = Registry::open(database::connect(&db_path.to_string_lossy()).await?).await?;
-    let gateways = Arc::new(GatewayPool::with_gateway(backend.gateway.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let cancel = CancellationToken::new();
-    let state = HttpState::new(
-        registry.clone(),
-        gateways.clone(),
-        HttpOptions {
-            allowed_hosts: vec![],
-            public_url: base.clone(),
-        },
-        cancel.clone(),
+    let http_server = deskhand::embedded::HostedMcp::start(
+        backend.gateway.clone(),
+        database::connect(&db_path.to_string_lossy()).await?,
+    )
+    .await?;
+    let (registry, gateways, base) = (
+        http_server.registry.clone(),
+        http_server.gateways.clone(),
+        http_server.base_url.clone(),
     );
-    let app = http::router(state);
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
     let hosted = hosted::create(
         &registry,
         &gateways,
@@ -213,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
             total as f64 / secs
         );
     }
-    cancel.cancel();
+    drop(http_server);
     let _ = std::fs::remove_file(&db_path);
     Ok(())
 }

@@ -44,3 +44,54 @@ pub fn zoho_config_for(sandbox: &Sandbox) -> anyhow::Result<ZohoConfig> {
         timeout: Duration::from_secs(30),
     })
 }
+
+/// The hosted MCP endpoint (`/mcp/<token>` and `/admin`) on a loopback port, serving one gateway
+/// as the `default` connection: what the HTTP tests and the gateway benchmark run against.
+/// Stops serving when dropped.
+pub struct HostedMcp {
+    pub registry: zoho_desk_mcp::registry::Registry,
+    pub gateways: Arc<zoho_desk_mcp::server::GatewayPool>,
+    pub base_url: String,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl HostedMcp {
+    pub async fn start(
+        gateway: Arc<Gateway>,
+        db: zoho_desk_mcp::registry::Database,
+    ) -> anyhow::Result<Self> {
+        use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
+        let registry = zoho_desk_mcp::registry::Registry::open(db).await?;
+        let gateways = Arc::new(zoho_desk_mcp::server::GatewayPool::with_gateway(gateway));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let state = HttpState::new(
+            registry.clone(),
+            gateways.clone(),
+            HttpOptions {
+                allowed_hosts: vec![],
+                public_url: base_url.clone(),
+            },
+            cancel.clone(),
+        );
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        });
+        Ok(HostedMcp {
+            registry,
+            gateways,
+            base_url,
+            cancel,
+        })
+    }
+}
+
+impl Drop for HostedMcp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -12,11 +12,9 @@ use rmcp::service::RunningService;
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::catalog::ToolFilter;
 use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
-use zoho_desk_mcp::server::http::{self as mcp_http, HttpOptions, HttpState};
 use zoho_desk_mcp::server::{GatewayPool, Scope, ZohoDeskMcpServer, transport};
 use zoho_desk_sandbox::SandboxConfig;
 
@@ -362,46 +360,22 @@ struct HttpFixture {
     registry: Registry,
     gateways: Arc<GatewayPool>,
     base: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for HttpFixture {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
+    _hosted: deskhand::embedded::HostedMcp,
 }
 
 async fn http_fixture(config: SandboxConfig) -> HttpFixture {
     let backend = common::sandbox_with(config).await;
     let db_path = common::temp_path("registry", "db");
     let db = database::connect(db_path.to_str().unwrap()).await.unwrap();
-    let registry = Registry::open(db).await.unwrap();
-    let gateways = Arc::new(GatewayPool::with_gateway(backend.gateway.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let cancel = CancellationToken::new();
-    let state = HttpState::new(
-        registry.clone(),
-        gateways.clone(),
-        HttpOptions {
-            allowed_hosts: vec![],
-            public_url: base.clone(),
-        },
-        cancel.clone(),
-    );
-    let app = mcp_http::router(state);
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let hosted = deskhand::embedded::HostedMcp::start(backend.gateway.clone(), db)
+        .await
+        .unwrap();
     HttpFixture {
         backend,
-        registry,
-        gateways,
-        base,
-        cancel,
+        registry: hosted.registry.clone(),
+        gateways: hosted.gateways.clone(),
+        base: hosted.base_url.clone(),
+        _hosted: hosted,
     }
 }
 
