@@ -14,7 +14,7 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-const EXPECTED: [&str; 25] = [
+const EXPECTED: [&str; 26] = [
     "list_all_zoho_desk_tickets",
     "get_single_zoho_desk_ticket_by_id",
     "create_a_zoho_desk_ticket",
@@ -23,6 +23,7 @@ const EXPECTED: [&str; 25] = [
     "zoho_desk_tickets_count",
     "zoho_desk_tickets_send_reply",
     "zoho_desk_tickets_draft_reply",
+    "zoho_desk_tickets_move",
     "zoho_desk_tickets_suggest_relevant_articles_for_ticket",
     "zoho_desk_tickets_get_full_context",
     "list_all_zoho_desk_ticket_threads",
@@ -288,6 +289,7 @@ fn filters_combine_methods_and_tags() {
             "create_a_zoho_desk_ticket_comment",
             "update_a_zoho_desk_ticket_by_id",
             "zoho_desk_tickets_draft_reply",
+            "zoho_desk_tickets_move",
             "zoho_desk_tickets_send_reply"
         ]
     );

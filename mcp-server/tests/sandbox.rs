@@ -228,6 +228,22 @@ async fn every_tool_scenario(caller: Caller) {
     )
     .await;
     assert_eq!(updated["status"], "On Hold");
+    let other_department = departments["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| zoho_desk_mcp::lenient::as_string(&d["id"]))
+        .find(|id| *id != department_id)
+        .expect("the sandbox seeds more than one department");
+    let moved = call(
+        "zoho_desk_tickets_move",
+        json!({"ticketId": new_id, "departmentId": other_department}),
+    )
+    .await;
+    assert_eq!(
+        zoho_desk_mcp::lenient::as_string(&moved["departmentId"]),
+        Some(other_department)
+    );
 
     let draft = call(
         "zoho_desk_tickets_draft_reply",

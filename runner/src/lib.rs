@@ -4,11 +4,15 @@
 //! client that does what that gateway deliberately omits (retry, throttling, exactly-once writes,
 //! history).
 
+pub mod agent;
+pub mod baseline;
 pub mod cli;
 pub mod embedded;
+pub mod engine;
 pub mod llm;
 pub mod mcp;
 pub mod retry;
+pub mod scheduler;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -12,9 +12,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber once. `RUST_LOG` overrides the default `info` level.
+/// Installs the global subscriber once. `RUST_LOG` overrides the default: `info`, except rmcp
+/// at `warn` (it logs every session start and stop at info, which buries what matters).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -12,6 +12,7 @@ mod error;
 mod filter;
 mod gateway;
 mod naming;
+mod openapi;
 mod routing;
 mod schema;
 mod search;
@@ -25,6 +26,7 @@ pub use definition::{DefinitionError, EnvelopeKey, PageSize, PaginationStyle};
 pub use error::ToolError;
 pub use filter::{FilterError, ToolFilter};
 pub use gateway::Gateway;
+pub use openapi::DEFAULT_SERVER_URL;
 
 /// The embedded Zoho Desk definition.
 pub const ZOHO_DESK_RESOURCES: &str = include_str!("../../integration/zoho-desk/resources.yaml");

@@ -40,6 +40,18 @@ enum McpCommand {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Export the Zoho Desk endpoints behind the tools as an OpenAPI 3.1 document (operationId = tool name).
+    Openapi(OpenapiArgs),
+}
+
+#[derive(Debug, Args)]
+struct OpenapiArgs {
+    /// Write the document to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// The API root the document's `servers` entry names (for the sandbox: its base URL + /api/v1).
+    #[arg(long, default_value = zoho_desk_mcp::catalog::DEFAULT_SERVER_URL)]
+    server_url: String,
 }
 
 /// Where Zoho connections and the registry come from.
@@ -197,7 +209,19 @@ pub async fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
         McpCommand::Serve(serve) => run_serve(serve).await,
         McpCommand::Servers { command } => run_servers(command).await,
         McpCommand::Tokens { command } => run_tokens(command).await,
+        McpCommand::Openapi(args) => run_openapi(args),
     }
+}
+
+fn run_openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
+    let document = catalog()?.to_openapi(&args.server_url);
+    let text = serde_json::to_string_pretty(&document)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("could not write {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn catalog() -> anyhow::Result<Arc<Catalog>> {

@@ -1,7 +1,14 @@
 //! The command line: one module per subcommand, each a thin layer over the library.
 
+mod approvals;
+pub mod backend;
+mod demo;
+mod history;
 mod mcp;
+mod run;
 mod sandbox;
+mod schedule;
+mod table;
 mod validate;
 
 use std::process::ExitCode;
@@ -42,6 +49,16 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Check workflow files and their tools; exit code 1 if any is broken.
     Validate(validate::ValidateArgs),
+    /// Try it: triage and KB replies on an offline sandbox, with a before/after table.
+    Demo(demo::DemoArgs),
+    /// Run a workflow once, now; exit code 1 if any item failed.
+    Run(run::RunArgs),
+    /// List runs, or show one run's items, LLM steps, tool calls and retries.
+    History(history::HistoryArgs),
+    /// Review the writes queued under `writes: approve`: list, show, approve (applies it), reject.
+    Approvals(approvals::ApprovalsArgs),
+    /// Run every workflow that has a `schedule`, once per tick across replicas; /metrics and /healthz.
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -50,5 +67,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Mcp(args) => mcp::run(args).await,
         Command::Validate(args) => validate::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::History(args) => history::run(args).await,
+        Command::Approvals(args) => approvals::run(args).await,
+        Command::Schedule(args) => schedule::run(args).await,
     }
 }

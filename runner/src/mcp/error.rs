@@ -24,6 +24,9 @@ pub enum McpError {
     Transport { target: String, reason: String },
     #[error("MCP request to {target} got no answer within {}s", timeout.as_secs())]
     Timeout { target: String, timeout: Duration },
+    /// The workflow allows tools the server does not list (a scoped URL, an older server).
+    #[error("{target} does not offer the tool(s) {}", tools.join(", "))]
+    UnknownTools { target: String, tools: Vec<String> },
 }
 
 impl McpError {

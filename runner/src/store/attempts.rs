@@ -385,4 +385,25 @@ impl Store {
         .await?;
         col(&row, "id")
     }
+    /// Closes attempts at an item still marked running. Called by whoever holds the item's lease
+    /// now, so any such attempt belongs to a process that died: history then says so instead of
+    /// showing it running forever.
+    pub async fn close_stale_attempts(
+        &self,
+        workflow: &str,
+        item_key: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE item_attempts SET status = 'cancelled', error = $3, finished_at = $4 \
+             WHERE workflow = $1 AND item_key = $2 AND status = 'running'",
+        )
+        .bind(workflow)
+        .bind(item_key)
+        .bind(reason)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
 }

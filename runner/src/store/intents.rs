@@ -13,7 +13,8 @@ use super::{RunId, Store, StoreError, col, enum_col, json_col, opt_json_col, tex
 
 text_enum!(
     /// Where a write intent stands. `Recorded` (not yet sent) and `Sent` (no answer yet) are
-    /// unsettled; `Failed` may be sent again; the rest are final.
+    /// unsettled; `Failed` may be sent again; `Queued` waits for a human (`writes: approve`);
+    /// the rest are final.
     IntentState {
         Recorded => "recorded",
         Sent => "sent",
@@ -21,6 +22,8 @@ text_enum!(
         Failed => "failed",
         Reconciled => "reconciled",
         DryRun => "dry_run",
+        Queued => "queued",
+        Rejected => "rejected",
     }
 );
 
@@ -29,7 +32,10 @@ impl IntentState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            IntentState::Succeeded | IntentState::Reconciled | IntentState::DryRun
+            IntentState::Succeeded
+                | IntentState::Reconciled
+                | IntentState::DryRun
+                | IntentState::Rejected
         )
     }
 }
@@ -132,7 +138,7 @@ impl Store {
         }
         let row = sqlx::query(concat!(
             "UPDATE write_intents SET state = $2, outcome = COALESCE($3, outcome), updated_at = $4 ",
-            "WHERE idempotency_key = $1 AND state NOT IN ('succeeded', 'reconciled', 'dry_run') ",
+            "WHERE idempotency_key = $1 AND state NOT IN ('succeeded', 'reconciled', 'dry_run', 'rejected') ",
             "RETURNING ",
             intent_columns!()
         ))
@@ -144,13 +150,7 @@ impl Store {
         .await?;
         match row {
             Some(row) => intent_from_row(&row, false),
-            None => match self.get_intent(idempotency_key).await? {
-                Some(existing) => Err(StoreError::IntentSettled {
-                    key: idempotency_key.to_owned(),
-                    state: existing.state.to_string(),
-                }),
-                None => Err(StoreError::IntentNotFound(idempotency_key.to_owned())),
-            },
+            None => Err(self.not_movable(idempotency_key).await),
         }
     }
 
@@ -184,5 +184,67 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|row| intent_from_row(row, false)).collect()
+    }
+    /// Every unsettled intent of a workflow, oldest first: what a run reconciles before it starts
+    /// on items, since the item a crashed write belonged to may no longer be selected.
+    pub async fn pending_intents_of(&self, workflow: &str) -> Result<Vec<Intent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            intent_columns!(),
+            " FROM write_intents WHERE workflow = $1 AND state IN ('recorded', 'sent') ORDER BY id"
+        ))
+        .bind(workflow)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| intent_from_row(row, false)).collect()
+    }
+
+    /// Takes an intent that failed, was found not to have landed, or was approved after being
+    /// queued back to `recorded` under
+    /// `run_id` with the arguments about to be sent, so its key can be used again.
+    pub async fn reopen_intent(
+        &self,
+        idempotency_key: &str,
+        run_id: RunId,
+        arguments: &Value,
+    ) -> Result<Intent, StoreError> {
+        let row = sqlx::query(concat!(
+            "UPDATE write_intents SET state = 'recorded', run_id = $2, arguments = $3, ",
+            "outcome = NULL, updated_at = $4 WHERE idempotency_key = $1 ",
+            "AND state IN ('recorded', 'sent', 'failed', 'queued') RETURNING ",
+            intent_columns!()
+        ))
+        .bind(idempotency_key)
+        .bind(run_id)
+        .bind(arguments.to_string())
+        .bind(self.now())
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => intent_from_row(&row, false),
+            None => Err(self.not_movable(idempotency_key).await),
+        }
+    }
+    pub async fn get_intent_by_id(&self, id: i64) -> Result<Option<Intent>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            intent_columns!(),
+            " FROM write_intents WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| intent_from_row(&row, false)).transpose()
+    }
+    /// Why a conditional update of an intent changed no row: it is settled, or it does not exist.
+    async fn not_movable(&self, idempotency_key: &str) -> StoreError {
+        match self.get_intent(idempotency_key).await {
+            Ok(Some(existing)) => StoreError::IntentSettled {
+                key: idempotency_key.to_owned(),
+                state: existing.state.to_string(),
+            },
+            Ok(None) => StoreError::IntentNotFound(idempotency_key.to_owned()),
+            Err(error) => error,
+        }
     }
 }

@@ -161,7 +161,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             // A changed fingerprint starts the item over (even if it succeeded or was abandoned);
-            // a failed item with attempts left goes back in the queue. A live lease is left alone.
+            // a failed item with attempts left goes back in the queue. A running item is left
+            // alone: under a live lease it is someone's, and under an expired one it is resumed
+            // with its old fingerprint, which its write intents are keyed on (its own writes are
+            // what changed the ticket).
             sqlx::query(
                 "UPDATE work_items SET status = 'pending', lease_owner = NULL, \
                  lease_expires_at = NULL, updated_at = $4, \
@@ -170,8 +173,7 @@ impl Store {
                  last_error = CASE WHEN $3 IS NOT NULL AND (fingerprint IS NULL OR fingerprint <> $3) \
                      THEN NULL ELSE last_error END, \
                  fingerprint = COALESCE($3, fingerprint) \
-                 WHERE workflow = $1 AND item_key = $2 \
-                 AND NOT (status = 'running' AND lease_expires_at > $4) \
+                 WHERE workflow = $1 AND item_key = $2 AND status <> 'running' \
                  AND (($3 IS NOT NULL AND (fingerprint IS NULL OR fingerprint <> $3)) \
                       OR (status = 'failed' AND attempts < $5))",
             )
@@ -373,6 +375,68 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected())
+    }
+
+    /// Keeps each item's payload (the `for_each` element) so a crashed item can be resumed.
+    pub async fn remember_payloads(
+        &self,
+        workflow: &str,
+        payloads: &[(String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for (key, payload) in payloads {
+            sqlx::query("UPDATE work_items SET payload = $3 WHERE workflow = $1 AND item_key = $2")
+                .bind(workflow)
+                .bind(key.as_str())
+                .bind(payload.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Items of `workflow` whose attempt never finished (the lease expired with the item still
+    /// running: its process died), with their stored payloads. A resumed run takes these first,
+    /// whether or not they still match the selection.
+    pub async fn unfinished_items(
+        &self,
+        workflow: &str,
+        max_attempts: u32,
+    ) -> Result<Vec<(String, Option<serde_json::Value>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT item_key, payload FROM work_items WHERE workflow = $1 AND status = 'running' \
+             AND lease_expires_at <= $2 AND attempts < $3 ORDER BY created_at, item_key",
+        )
+        .bind(workflow)
+        .bind(self.now())
+        .bind(i64::from(max_attempts.max(1)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let key: String = col(row, "item_key")?;
+                let payload: Option<String> = col(row, "payload")?;
+                Ok((key, payload.and_then(|p| serde_json::from_str(&p).ok())))
+            })
+            .collect()
+    }
+
+    /// The stored payload of one item.
+    pub async fn item_payload(
+        &self,
+        workflow: &str,
+        item_key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row =
+            sqlx::query("SELECT payload FROM work_items WHERE workflow = $1 AND item_key = $2")
+                .bind(workflow)
+                .bind(item_key)
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: Option<String> = col(&row, "payload")?;
+        Ok(payload.and_then(|p| serde_json::from_str(&p).ok()))
     }
 
     pub async fn get_item(

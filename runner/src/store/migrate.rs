@@ -14,12 +14,20 @@ const MIGRATIONS_TABLE: &str = "deskhand_store_migrations";
 
 /// (version, description, SQLite script, PostgreSQL script). Append only: an applied migration's
 /// text is checksummed, and editing it makes every existing database refuse to start.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "store",
-    include_str!("../../migrations/sqlite/0001_store.sql"),
-    include_str!("../../migrations/postgres/0001_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "store",
+        include_str!("../../migrations/sqlite/0001_store.sql"),
+        include_str!("../../migrations/postgres/0001_store.sql"),
+    ),
+    (
+        2,
+        "item payload",
+        include_str!("../../migrations/sqlite/0002_item_payload.sql"),
+        include_str!("../../migrations/postgres/0002_item_payload.sql"),
+    ),
+];
 
 fn migrator(backend: Backend) -> Migrator {
     let migrations = MIGRATIONS

@@ -227,6 +227,7 @@ pub(super) fn build(
         system_prompt,
         inputs: file.inputs,
         writes: file.writes.unwrap_or_default(),
+        baseline: file.baseline,
         limits,
         output_schema,
         name_position: pos(&file.name),
@@ -441,6 +442,7 @@ fn check_for_each(
             .collect(),
         max_items,
         id_field,
+        fingerprint: f.fingerprint.clone().unwrap_or_default(),
     })
 }
 

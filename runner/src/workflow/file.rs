@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use super::model::Provider;
+use super::model::{BaselineKind, Provider};
 use super::policy::{CatchUp, OverlapPolicy, WritePolicy};
 
 /// A deskhand workflow: what to select, what to ask the model, which tools it may use and what it
@@ -67,6 +67,9 @@ pub struct WorkflowFile {
     pub inputs: Map<String, Value>,
     #[serde(default)]
     pub writes: Option<WritePolicy>,
+    /// The offline routine used when no LLM is configured; without one, such a run is an error.
+    #[serde(default)]
+    pub baseline: Option<BaselineKind>,
     #[serde(default)]
     pub limits: Option<LimitsFile>,
     #[serde(default)]
@@ -239,6 +242,10 @@ pub struct ForEachFile {
     /// Field of each item that identifies it across runs (default `id`).
     #[serde(default)]
     pub id_field: Option<String>,
+    /// Fields of each item whose change makes a handled item due again (default: the whole
+    /// item). Leave out fields the workflow's own writes change, such as `commentCount`.
+    #[serde(default)]
+    pub fingerprint: Option<Vec<String>>,
 }
 
 /// Bounds on one run.

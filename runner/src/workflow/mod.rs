@@ -40,7 +40,7 @@ pub use file::{
     ModelFile, OutputFile, WorkflowFile,
 };
 pub use limits::Limits;
-pub use model::{AzureSettings, ModelSettings, Provider};
+pub use model::{AzureSettings, BaselineKind, ModelSettings, Provider};
 pub use policy::{CatchUp, OverlapPolicy, WritePolicy};
 pub use schema::{SCHEMA_PATH, workflow_schema, workflow_schema_json};
 pub use tools::{AnyTools, ToolDirectory, nearest_names};
@@ -78,6 +78,7 @@ pub struct Workflow {
     /// Input values: the defaults from the file, then `--set` overrides.
     pub inputs: Map<String, Value>,
     pub writes: WritePolicy,
+    pub baseline: Option<BaselineKind>,
     pub limits: Limits,
     /// JSON Schema for the agent's final answer.
     pub output_schema: Option<Value>,
@@ -144,6 +145,8 @@ pub struct ForEach {
     pub max_items: u32,
     /// Field of each item that identifies it across runs (default `id`).
     pub id_field: String,
+    /// Fields hashed into the item's fingerprint; empty means the whole item.
+    pub fingerprint: Vec<String>,
 }
 
 /// A prompt template file.

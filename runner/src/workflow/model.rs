@@ -37,3 +37,15 @@ pub struct AzureSettings {
     pub deployment: String,
     pub api_version: String,
 }
+
+/// The built-in non-LLM routine a workflow falls back to when no LLM is configured. It does the
+/// same job through the same tools and policy, deterministically, and says it is not a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// Rank departments and teams by their descriptions against the ticket text; assign the
+    /// least-loaded active agent of the chosen team; abstain with a note when unsure.
+    TriageAndAssign,
+    /// Reply from the best suggested knowledge-base article, citing it; a note when none fits.
+    KbGroundedReply,
+}

@@ -21,6 +21,22 @@ pub enum WritePolicy {
     Approve,
 }
 
+impl WritePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WritePolicy::Apply => "apply",
+            WritePolicy::DryRun => "dry_run",
+            WritePolicy::Approve => "approve",
+        }
+    }
+}
+
+impl std::fmt::Display for WritePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a scheduled tick does while the previous run of the same workflow is still going.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -10,6 +10,8 @@ use zoho_desk_mcp::catalog::Catalog;
 use zoho_desk_sandbox::SandboxConfig;
 
 /// A fresh path under the system temp dir, unique per call (tests run in parallel).
+pub mod agent;
+
 pub fn temp_path(stem: &str, ext: &str) -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,480 @@
+//! Writes under the workflow's policy, exactly once.
+//!
+//! Under `apply`, a write's intent is stored under a deterministic key before it is sent and
+//! marked with its outcome after. The key is (workflow, item, item version, tool, n-th call of
+//! that tool in the attempt): a resumed attempt at the same ticket version reaches the same keys
+//! whatever the model phrased differently, finds what the crashed attempt did and does not do it
+//! twice. A write whose fate is unknown (crash, dropped connection, 5xx) is checked against Zoho
+//! ([`super::reconcile`]) before anything is sent again.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::mcp::ToolOutcome as McpOutcome;
+use crate::retry::CallOutcome;
+use crate::store::{ApprovalState, Intent, IntentState, NewApproval, StoreError, ToolOutcome};
+use crate::workflow::WritePolicy;
+
+use super::reconcile::{self, Landing};
+use super::toolbox::{Halt, ItemTools, ToolReply, Toolbox, answer_to_reply};
+
+/// The idempotency key of the `ordinal`-th call of `tool` for one item version.
+pub fn idempotency_key(
+    workflow: &str,
+    item_key: &str,
+    scope: &str,
+    tool: &str,
+    ordinal: u32,
+) -> String {
+    let mut hash = Sha256::new();
+    for part in [workflow, item_key, scope, tool, &ordinal.to_string()] {
+        hash.update(part.as_bytes());
+        hash.update([0u8]);
+    }
+    hex::encode(&hash.finalize()[..16])
+}
+
+pub(crate) async fn write(
+    tools: &ItemTools<'_>,
+    step: u32,
+    name: &str,
+    args: Map<String, Value>,
+    ordinal: u32,
+) -> Result<ToolReply, Halt> {
+    let toolbox = tools.toolbox();
+    let store = toolbox.store();
+    let started = Instant::now();
+    let args_value = Value::Object(args.clone());
+    match toolbox.policy() {
+        WritePolicy::DryRun => {
+            let key = format!(
+                "dry-{}",
+                idempotency_key(
+                    &toolbox.workflow,
+                    &tools.item_key,
+                    &format!("run {}", toolbox.run_id()),
+                    name,
+                    ordinal
+                )
+            );
+            let intent = store
+                .record_intent(&key, toolbox.run_id(), &tools.item_key, name, &args_value)
+                .await?;
+            if !intent.state.is_final() {
+                store.mark_intent(&key, IntentState::DryRun, None).await?;
+            }
+            let reply = ToolReply::ok(json!({
+                "dry_run": true,
+                "sent": false,
+                "note": "dry run: this write was recorded, not sent; go on as if it had succeeded",
+            }));
+            tools
+                .record_write(
+                    step,
+                    name,
+                    args_value,
+                    ToolOutcome::DryRun,
+                    None,
+                    &reply,
+                    started,
+                )
+                .await?;
+            Ok(reply)
+        }
+        WritePolicy::Approve => {
+            let key = idempotency_key(
+                &toolbox.workflow,
+                &tools.item_key,
+                &tools.scope,
+                name,
+                ordinal,
+            );
+            let intent = store
+                .record_intent(&key, toolbox.run_id(), &tools.item_key, name, &args_value)
+                .await?;
+            let reply = match intent.state {
+                IntentState::Succeeded | IntentState::Reconciled => already_applied(&intent),
+                IntentState::Rejected => ToolReply::error(
+                    "a reviewer rejected this write for this ticket; do not try it again",
+                ),
+                _ => {
+                    if intent.state != IntentState::Queued {
+                        store.mark_intent(&key, IntentState::Queued, None).await?;
+                    }
+                    let approval = store
+                        .queue_approval(&NewApproval {
+                            intent_id: Some(intent.id),
+                            run_id: Some(toolbox.run_id()),
+                            workflow: toolbox.workflow.clone(),
+                            item_key: tools.item_key.clone(),
+                            tool: name.to_owned(),
+                            arguments: args_value.clone(),
+                            reason: None,
+                        })
+                        .await?;
+                    ToolReply::ok(json!({
+                        "queued_for_approval": true,
+                        "approval_id": approval.id,
+                        "sent": false,
+                        "note": "queued for a human to approve; go on as if it will be applied",
+                    }))
+                }
+            };
+            tools
+                .record_write(
+                    step,
+                    name,
+                    args_value,
+                    ToolOutcome::Queued,
+                    None,
+                    &reply,
+                    started,
+                )
+                .await?;
+            Ok(reply)
+        }
+        WritePolicy::Apply => {
+            let key = idempotency_key(
+                &toolbox.workflow,
+                &tools.item_key,
+                &tools.scope,
+                name,
+                ordinal,
+            );
+            let intent = store
+                .record_intent(&key, toolbox.run_id(), &tools.item_key, name, &args_value)
+                .await?;
+            if !intent.created {
+                match intent.state {
+                    IntentState::Succeeded | IntentState::Reconciled => {
+                        let reply = already_applied(&intent);
+                        tools
+                            .record_write(
+                                step,
+                                name,
+                                args_value,
+                                ToolOutcome::Ok,
+                                Some("ALREADY_APPLIED".into()),
+                                &reply,
+                                started,
+                            )
+                            .await?;
+                        return Ok(reply);
+                    }
+                    IntentState::Recorded | IntentState::Sent => {
+                        match reconcile::check(toolbox, &intent).await {
+                            Landing::Landed(found) => {
+                                let settled = store
+                                    .mark_intent(&key, IntentState::Reconciled, Some(&found))
+                                    .await?;
+                                let reply = already_applied(&settled);
+                                tools
+                                    .record_write(
+                                        step,
+                                        name,
+                                        args_value,
+                                        ToolOutcome::Ok,
+                                        Some("ALREADY_APPLIED".into()),
+                                        &reply,
+                                        started,
+                                    )
+                                    .await?;
+                                return Ok(reply);
+                            }
+                            Landing::NotLanded => {
+                                store
+                                    .reopen_intent(&key, toolbox.run_id(), &args_value)
+                                    .await?;
+                            }
+                            Landing::Unknown(reason) => {
+                                return Err(Halt::Unsettled {
+                                    tool: name.to_owned(),
+                                    reason,
+                                });
+                            }
+                        }
+                    }
+                    IntentState::Failed => {
+                        store
+                            .reopen_intent(&key, toolbox.run_id(), &args_value)
+                            .await?;
+                    }
+                    IntentState::Queued | IntentState::Rejected | IntentState::DryRun => {
+                        let reply = ToolReply::error(format!(
+                            "this write is {} from an earlier run under another write policy; it was not sent",
+                            intent.state
+                        ));
+                        tools
+                            .record_write(
+                                step,
+                                name,
+                                args_value,
+                                ToolOutcome::Error,
+                                Some("NOT_SENT".into()),
+                                &reply,
+                                started,
+                            )
+                            .await?;
+                        return Ok(reply);
+                    }
+                }
+            }
+            let reply =
+                send_recorded(toolbox, &key, name, args, Some((tools, step, started))).await?;
+            Ok(reply)
+        }
+    }
+}
+
+/// Sends a write whose intent is recorded under `key` and settles the intent. `record` is the
+/// item to record the tool call under (absent when an approval is applied outside any item).
+pub(crate) async fn send_recorded(
+    toolbox: &Toolbox,
+    key: &str,
+    name: &str,
+    args: Map<String, Value>,
+    record: Option<(&ItemTools<'_>, u32, Instant)>,
+) -> Result<ToolReply, Halt> {
+    let store = toolbox.store();
+    let sent = store.mark_intent(key, IntentState::Sent, None).await?;
+    let args_value = Value::Object(args.clone());
+    let outcome = match record {
+        Some((tools, _, _)) => tools.send(name, args).await,
+        None => toolbox.send(name, args).await,
+    };
+    let settle = settle_outcome(toolbox, &sent, outcome).await;
+    let (reply, status, code) = match settle {
+        Ok(done) => done,
+        Err(halt) => {
+            if let Some((tools, step, started)) = record {
+                let content = json!({ "error": halt.to_string() });
+                tools
+                    .record(
+                        step,
+                        name,
+                        args_value,
+                        true,
+                        ToolOutcome::Error,
+                        None,
+                        Some("HALTED".into()),
+                        &content,
+                        started,
+                    )
+                    .await?;
+            }
+            return Err(halt);
+        }
+    };
+    if let Some((tools, step, started)) = record {
+        let outcome = if reply.ok {
+            ToolOutcome::Ok
+        } else {
+            ToolOutcome::Error
+        };
+        tools
+            .record(
+                step,
+                name,
+                args_value,
+                true,
+                outcome,
+                status,
+                code,
+                &reply.content,
+                started,
+            )
+            .await?;
+    }
+    Ok(reply)
+}
+
+type Settled = (ToolReply, Option<u16>, Option<String>);
+
+async fn settle_outcome(
+    toolbox: &Toolbox,
+    intent: &Intent,
+    outcome: CallOutcome,
+) -> Result<Settled, Halt> {
+    let store = toolbox.store();
+    let key = intent.idempotency_key.as_str();
+    // A write that may have happened: 5xx (Zoho may have committed before failing), a dropped
+    // connection or a timeout. Ask Zoho before deciding.
+    let uncertain = match &outcome {
+        CallOutcome::Answered(McpOutcome::ToolError(f)) => f.status.is_none_or(|s| s >= 500),
+        CallOutcome::Unreachable(_) => true,
+        _ => false,
+    };
+    if uncertain {
+        match reconcile::check(toolbox, intent).await {
+            Landing::Landed(found) => {
+                store
+                    .mark_intent(key, IntentState::Reconciled, Some(&found))
+                    .await?;
+                return Ok((ToolReply::ok(found), None, Some("RECONCILED".into())));
+            }
+            Landing::NotLanded => {}
+            Landing::Unknown(reason) => {
+                // Left `sent`: the next run checks again before anything is resent.
+                return Err(Halt::Unsettled {
+                    tool: intent.tool.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    match outcome {
+        CallOutcome::Answered(McpOutcome::Ok(value)) => {
+            store
+                .mark_intent(key, IntentState::Succeeded, Some(&value))
+                .await?;
+            Ok((ToolReply::ok(value), None, None))
+        }
+        CallOutcome::RateLimited { until, failure } => {
+            // A 429 is a refusal: nothing was written.
+            let raw = failure
+                .as_ref()
+                .map(|f| f.raw.clone())
+                .unwrap_or(Value::Null);
+            store
+                .mark_intent(key, IntentState::Failed, Some(&raw))
+                .await?;
+            Err(Halt::RateLimited {
+                until,
+                message: failure
+                    .map(|f| f.message)
+                    .unwrap_or_else(|| "rate limited".into()),
+            })
+        }
+        other => {
+            let failed = answer_to_reply(other);
+            let content = match &failed {
+                Ok((reply, _, _)) => reply.content.clone(),
+                Err(halt) => json!({ "error": halt.to_string() }),
+            };
+            store
+                .mark_intent(key, IntentState::Failed, Some(&content))
+                .await?;
+            failed
+        }
+    }
+}
+
+fn already_applied(intent: &Intent) -> ToolReply {
+    ToolReply::ok(json!({
+        "already_applied": true,
+        "note": "an earlier attempt at this ticket already made this write; it was not sent again",
+        "result": intent.outcome.clone().unwrap_or(Value::Null),
+    }))
+}
+
+/// Applies an approved write: the intent it was queued under is sent (or, after a crash in the
+/// middle of an earlier `approve`, checked against Zoho first), and the approval marked.
+pub async fn apply_approval(
+    toolbox: &Toolbox,
+    approval_id: i64,
+) -> Result<crate::store::Approval, ApplyError> {
+    let store = toolbox.store();
+    let approval = store
+        .get_approval(approval_id)
+        .await?
+        .ok_or(ApplyError::Store(StoreError::ApprovalNotFound(approval_id)))?;
+    if approval.state != ApprovalState::Approved {
+        return Err(ApplyError::Store(StoreError::ApprovalState {
+            id: approval_id,
+            state: approval.state.to_string(),
+            expected: "approved",
+        }));
+    }
+    let args = approval.arguments.as_object().cloned().unwrap_or_default();
+    let intent = match approval.intent_id {
+        Some(id) => store.get_intent_by_id(id).await?,
+        None => None,
+    };
+    let intent = match intent {
+        Some(intent) => intent,
+        None => {
+            let key = format!("approval-{approval_id}");
+            store
+                .record_intent(
+                    &key,
+                    toolbox.run_id(),
+                    &approval.item_key,
+                    &approval.tool,
+                    &approval.arguments,
+                )
+                .await?
+        }
+    };
+    let key = intent.idempotency_key.clone();
+    let reply = match intent.state {
+        IntentState::Succeeded | IntentState::Reconciled => already_applied(&intent),
+        IntentState::Sent | IntentState::Recorded => match reconcile::check(toolbox, &intent).await
+        {
+            Landing::Landed(found) => {
+                let settled = store
+                    .mark_intent(&key, IntentState::Reconciled, Some(&found))
+                    .await?;
+                already_applied(&settled)
+            }
+            Landing::NotLanded => {
+                store
+                    .reopen_intent(&key, toolbox.run_id(), &approval.arguments)
+                    .await?;
+                send_recorded(toolbox, &key, &approval.tool, args, None).await?
+            }
+            Landing::Unknown(reason) => {
+                return Err(ApplyError::Halt(Halt::Unsettled {
+                    tool: approval.tool.clone(),
+                    reason,
+                }));
+            }
+        },
+        IntentState::Queued | IntentState::Failed => {
+            store
+                .reopen_intent(&key, toolbox.run_id(), &approval.arguments)
+                .await?;
+            send_recorded(toolbox, &key, &approval.tool, args, None).await?
+        }
+        IntentState::DryRun | IntentState::Rejected => {
+            ToolReply::error(format!("the write is {}", intent.state))
+        }
+    };
+    let state = if reply.ok {
+        ApprovalState::Applied
+    } else {
+        ApprovalState::Failed
+    };
+    Ok(store
+        .mark_approval(approval_id, state, &reply.content)
+        .await?)
+}
+
+/// Marks a rejected approval's intent so no later run queues the same write again.
+pub async fn reject_intent(
+    store: &crate::store::Store,
+    approval: &crate::store::Approval,
+) -> Result<(), StoreError> {
+    if let Some(id) = approval.intent_id
+        && let Some(intent) = store.get_intent_by_id(id).await?
+        && !intent.state.is_final()
+    {
+        store
+            .mark_intent(
+                &intent.idempotency_key,
+                IntentState::Rejected,
+                Some(&json!({"rejected": true})),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Halt(#[from] Halt),
+}

@@ -1,0 +1,187 @@
+//! `deskhand history [RUN_ID]`: what runs did, down to each tool call.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::backend::{self, BackendArgs};
+use super::table;
+use crate::store::{RunDetail, RunFilter};
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Show this run's items, LLM steps, tool calls and retries.
+    run_id: Option<i64>,
+    /// Only runs of this workflow.
+    #[arg(long)]
+    workflow: Option<String>,
+    /// How many runs to list, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let store = backend::store(&args.backend).await?;
+    if let Some(id) = args.run_id {
+        let Some(detail) = store.run_detail(id).await? else {
+            anyhow::bail!("there is no run {id}");
+        };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&detail)?);
+        } else {
+            println!("{}", render_detail(&detail));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runs = store
+        .list_runs(&RunFilter {
+            workflow: args.workflow.clone(),
+            limit: args.limit,
+        })
+        .await
+        .context("could not read the run history")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.workflow.clone(),
+                r.trigger.to_string(),
+                r.status.to_string(),
+                format!("{}/{}", r.counts.succeeded, r.counts.total),
+                r.counts.failed.to_string(),
+                r.model.clone().unwrap_or_default(),
+                table::time(r.started_at),
+                r.duration_ms()
+                    .map(table::duration)
+                    .unwrap_or_else(|| "running".into()),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table::render(
+            &[
+                "run",
+                "workflow",
+                "trigger",
+                "status",
+                "ok/items",
+                "failed",
+                "decider",
+                "started (UTC)",
+                "took"
+            ],
+            &rows,
+            40
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_detail(detail: &RunDetail) -> String {
+    let run = &detail.run;
+    let mut out = format!(
+        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; tokens: {} prompt + {} completion\n",
+        run.id,
+        run.workflow,
+        run.trigger,
+        run.status,
+        table::time(run.started_at),
+        run.duration_ms()
+            .map(table::duration)
+            .unwrap_or_else(|| "(running)".into()),
+        run.model.clone().unwrap_or_default(),
+        if run.llm_used { "" } else { " (no LLM)" },
+        run.counts.succeeded,
+        run.counts.failed,
+        run.counts.skipped,
+        run.counts.total,
+        detail.prompt_tokens(),
+        detail.completion_tokens(),
+    );
+    if let Some(error) = &run.error {
+        out.push_str(&format!("error: {error}\n"));
+    }
+    for a in &detail.attempts {
+        let at = &a.attempt;
+        out.push_str(&format!(
+            "\nitem {} (attempt {}): {}{}\n",
+            at.item_key,
+            at.attempt,
+            at.status,
+            at.error
+                .as_deref()
+                .map(|e| format!(" — {e}"))
+                .unwrap_or_default()
+        ));
+        if let Some(output) = &at.output {
+            out.push_str(&format!("  answer: {output}\n"));
+        }
+        for s in &a.steps {
+            out.push_str(&format!(
+                "  step {}: {} {}+{} tokens, {}, {}\n",
+                s.step,
+                s.model,
+                s.prompt_tokens,
+                s.completion_tokens,
+                table::duration(s.latency_ms),
+                s.finish_reason.clone().unwrap_or_default()
+            ));
+        }
+        for t in &a.tool_calls {
+            let summary: String = t
+                .result_summary
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(100)
+                .collect();
+            out.push_str(&format!(
+                "  [{}] {}{} {} {}{} {} {}\n",
+                t.step,
+                t.tool,
+                if t.is_write { " (write)" } else { "" },
+                t.arguments,
+                t.outcome,
+                t.http_status
+                    .map(|s| format!(" HTTP {s}"))
+                    .unwrap_or_default(),
+                table::duration(t.duration_ms),
+                summary
+            ));
+        }
+        for r in &a.retries {
+            out.push_str(&format!(
+                "  retry ({}) after {}: {}\n",
+                r.layer,
+                table::duration(r.wait_ms),
+                r.reason
+            ));
+        }
+    }
+    if !detail.retries.is_empty() {
+        out.push_str("\nrun-level retries:\n");
+        for r in &detail.retries {
+            out.push_str(&format!(
+                "  ({}) after {}: {}\n",
+                r.layer,
+                table::duration(r.wait_ms),
+                r.reason
+            ));
+        }
+    }
+    out
+}

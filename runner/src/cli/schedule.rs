@@ -1,0 +1,139 @@
+//! `deskhand schedule`: the long-running scheduler, one or many replicas.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use zoho_desk_mcp::registry::database::Backend;
+
+use super::backend::{self, BackendArgs};
+use crate::engine::Engine;
+use crate::scheduler::{self, Metrics, SchedulerConfig};
+use crate::shutdown;
+use crate::workflow::{Workflow, parse_duration};
+
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Where `/healthz` and `/metrics` are served: host:port (port 0 picks a free one), or `off`.
+    #[arg(
+        long,
+        env = "DESKHAND_METRICS_ADDR",
+        default_value = "127.0.0.1:9464",
+        value_parser = parse_metrics_addr
+    )]
+    metrics_addr: MetricsAddr,
+    /// On SIGTERM or Ctrl-C, how long runs in flight may finish before they are aborted.
+    #[arg(long, default_value = "30s", value_parser = parse_grace)]
+    grace: Duration,
+    /// Names this replica in runs and item leases (default: schedule:<hostname>:<pid>).
+    #[arg(long, env = "DESKHAND_OWNER")]
+    owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MetricsAddr {
+    Off,
+    At(SocketAddr),
+}
+
+fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(MetricsAddr::Off);
+    }
+    text.trim()
+        .parse()
+        .map(MetricsAddr::At)
+        .map_err(|_| format!("expected host:port (such as 0.0.0.0:9464) or `off`, got `{text}`"))
+}
+
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" || text.trim() == "0s" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
+        .ok_or_else(|| format!("expected a duration such as 30s, 2m or 500ms, got `{text}`"))
+}
+
+pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
+    let catalog = backend::catalog()?;
+    let dir = args.backend.workflows.clone();
+    // Loaded here only to learn whether the embedded server is needed; the scheduler loads (and
+    // on SIGHUP reloads) the directory itself.
+    let workflows = Workflow::load_all(&dir, catalog.as_ref())
+        .with_context(|| format!("the workflows in {} are not valid", dir.display()))?;
+    let scheduled: Vec<&Workflow> = workflows.iter().filter(|w| w.schedule.is_some()).collect();
+    if scheduled.is_empty() {
+        tracing::warn!(dir = %dir.display(), "no workflow has a `schedule`; waiting for SIGHUP to reload");
+    }
+    let needed = scheduled.iter().any(|w| backend::uses_embedded(w));
+    let store = backend::store(&args.backend).await?;
+    match store.backend() {
+        Backend::Sqlite => tracing::info!(
+            "run store is SQLite: fine for one scheduler process; replicas need a shared PostgreSQL (DATABASE_URL=postgres://...)"
+        ),
+        Backend::Postgres => tracing::info!(
+            "run store is PostgreSQL: replicas sharing it run each tick exactly once"
+        ),
+    }
+    let (embedded, sandbox) = backend::embedded(&args.backend, catalog, needed).await?;
+    if let Some(sandbox) = &sandbox {
+        tracing::info!(base_url = %sandbox.sandbox.base_url(), "working against an in-process sandbox, not Zoho");
+    }
+    let owner = args
+        .owner
+        .clone()
+        .unwrap_or_else(|| backend::owner("schedule"));
+    let metrics = Metrics::new();
+    let mut engine = Engine::new(store, owner.clone()).with_observer(metrics.clone());
+    if let Some(embedded) = embedded {
+        engine = engine.with_embedded(embedded);
+    }
+
+    let http_stop = CancellationToken::new();
+    if let MetricsAddr::At(addr) = args.metrics_addr {
+        let bound = scheduler::serve_http(addr, metrics.clone(), http_stop.clone())
+            .await
+            .with_context(|| format!("could not serve metrics on {addr}"))?;
+        tracing::info!(addr = %bound, "serving /healthz and /metrics");
+    }
+
+    let mut config = SchedulerConfig::new(dir);
+    config.grace = args.grace;
+    let handle = scheduler::start(Arc::new(engine), metrics, config).await?;
+    tracing::info!(owner = %owner, "scheduler started");
+
+    wait_for_stop(&handle).await;
+    tracing::info!("stopping: no new ticks are claimed");
+    handle.shutdown().await;
+    http_stop.cancel();
+    drop(sandbox);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads on SIGHUP until SIGTERM or Ctrl-C.
+async fn wait_for_stop(handle: &scheduler::SchedulerHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+            let stop = shutdown::signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    () = &mut stop => return,
+                    Some(()) = hangup.recv() => {
+                        tracing::info!("SIGHUP: reloading workflows");
+                        // The outcome is logged by the scheduler; a refused reload keeps the old set.
+                        let _ = handle.reload().await;
+                    }
+                }
+            }
+        }
+    }
+    shutdown::signal().await;
+}

@@ -1,0 +1,758 @@
+//! One run of one workflow, from the claim to the summary: the path from a cron tick (or
+//! `deskhand run`) to Zoho writes.
+//!
+//! 1. The run is created (or was claimed by the scheduler for its tick).
+//! 2. An MCP session opens; unsettled writes of earlier, interrupted runs are reconciled.
+//! 3. Items are selected with the `for_each` tool, registered in the store, and leased one by
+//!    one; items whose process died mid-attempt come first.
+//! 4. Each item is worked by the decider (the LLM conversation or the baseline) through
+//!    [`ItemTools`], under `item_timeout`, with its lease renewed while it runs.
+//! 5. Attempts, steps, tool calls and retries are recorded; the run is finished with counts.
+
+pub mod decider;
+pub mod observer;
+pub mod selection;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::conversation::TokenBudget;
+use crate::agent::reconcile::{self, Reconciliation};
+use crate::agent::toolbox::ToolboxConfig;
+use crate::agent::{Conversation, Finish, Halt, ItemTools, Toolbox};
+use crate::llm::LlmClient;
+use crate::mcp::{EmbeddedServer, McpError, McpSession};
+use crate::retry::{GateConfig, RateGate, RetryObserver, RetryPolicy};
+use crate::store::{
+    AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
+    RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
+};
+use crate::workflow::{RunInfo, Workflow};
+
+pub use decider::{Decider, DeciderError};
+use observer::{CURRENT_ITEM, RunObserver};
+pub use selection::SelectedItem;
+
+/// What a run is asked to do.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub trigger: Trigger,
+    /// The tick of a scheduled run.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// A run the caller already created (the scheduler claims ticks before running them).
+    pub run_id: Option<RunId>,
+    /// At most this many items (on top of the workflow's `max_items`).
+    pub limit: Option<u32>,
+    /// Stop taking new items when cancelled; items in flight go on.
+    pub stop: CancellationToken,
+    /// Abandon items in flight when cancelled: their leases are handed back untouched.
+    pub abort: CancellationToken,
+}
+
+impl RunRequest {
+    pub fn new(trigger: Trigger) -> Self {
+        RunRequest {
+            trigger,
+            scheduled_for: None,
+            run_id: None,
+            limit: None,
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        }
+    }
+}
+
+/// What became of one item in this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemReport {
+    pub key: String,
+    /// A short label for tables: the ticket subject or number when the item has one.
+    pub label: String,
+    pub status: AttemptStatus,
+    pub error: Option<String>,
+    pub output: Option<Value>,
+    pub attempt: i64,
+    pub steps: i64,
+    pub tool_calls: i64,
+    pub writes: u32,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub duration_ms: i64,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run: Run,
+    pub decider: String,
+    pub llm_used: bool,
+    pub writes: String,
+    pub items: Vec<ItemReport>,
+    pub reconciliation: Reconciliation,
+    pub retries: u64,
+    pub rate_limited: u64,
+}
+
+impl RunReport {
+    pub fn failed_items(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.status, AttemptStatus::Failed | AttemptStatus::Abandoned))
+            .count()
+    }
+
+    /// Whether the run went as asked: no run-level error and no failed item.
+    pub fn is_success(&self) -> bool {
+        matches!(self.run.status, RunStatus::Succeeded | RunStatus::Skipped)
+    }
+}
+
+/// Told about progress, for bars, log lines and metrics.
+pub trait Progress: Send + Sync {
+    fn selected(&self, _items: usize) {}
+    fn item_started(&self, _key: &str) {}
+    fn item_finished(&self, _item: &ItemReport) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Why a run could not start or went wrong as a whole. Item failures are not errors: they are
+/// in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Decider(#[from] DeciderError),
+}
+
+/// Runs workflows. One per process: it owns the store handle, the embedded server (if any), and
+/// the rate gate of each MCP connection, shared by every run on that connection.
+pub struct Engine {
+    store: Store,
+    owner: String,
+    embedded: Option<EmbeddedServer>,
+    retry: RetryPolicy,
+    gates: Mutex<HashMap<String, RateGate>>,
+    observer: Option<Arc<dyn RetryObserver>>,
+}
+
+impl Engine {
+    /// `owner` names this process in leases and runs (host and pid, or a replica name).
+    pub fn new(store: Store, owner: impl Into<String>) -> Self {
+        Engine {
+            store,
+            owner: owner.into(),
+            embedded: None,
+            retry: RetryPolicy::default(),
+            gates: Mutex::new(HashMap::new()),
+            observer: None,
+        }
+    }
+
+    /// The gateway embedded connections use (the sandbox, or Zoho from the environment).
+    pub fn with_embedded(mut self, embedded: EmbeddedServer) -> Self {
+        self.embedded = Some(embedded);
+        self
+    }
+
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Also tells `observer` about every retry (metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn RetryObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Opens an MCP session for `workflow`'s connection.
+    pub async fn connect(&self, workflow: &Workflow) -> Result<McpSession, McpError> {
+        McpSession::connect(&workflow.mcp, self.embedded.clone()).await
+    }
+
+    fn gate_for(&self, workflow: &Workflow) -> RateGate {
+        let key = format!("{:?}", workflow.mcp);
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(key)
+            .or_insert_with(|| RateGate::new(GateConfig::default()))
+            .clone()
+    }
+
+    /// Builds the toolbox a run (or an approval) works with.
+    pub async fn toolbox(
+        &self,
+        workflow: &Workflow,
+        run_id: RunId,
+        observer: Arc<dyn RetryObserver>,
+    ) -> Result<Toolbox, McpError> {
+        let session = Arc::new(self.connect(workflow).await?);
+        Toolbox::new(
+            session,
+            self.gate_for(workflow),
+            ToolboxConfig {
+                store: self.store.clone(),
+                run_id,
+                workflow: workflow.name.clone(),
+                policy: workflow.writes,
+                allow_list: workflow.tools.clone(),
+                retry: self.retry.clone(),
+                observer,
+            },
+        )
+        .await
+    }
+
+    /// Runs `workflow` once with `decider`.
+    pub async fn run(
+        &self,
+        workflow: &Workflow,
+        decider: &Decider,
+        request: RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<RunReport, EngineError> {
+        let started = Instant::now();
+        let run_id = match request.run_id {
+            Some(id) => id,
+            None => {
+                let mut new = NewRun::new(&workflow.name, request.trigger, &self.owner)
+                    .inputs(Value::Object(workflow.inputs.clone()))
+                    .model(decider.label(), decider.uses_llm());
+                if let Some(at) = request.scheduled_for {
+                    new = new.scheduled_for(at.timestamp_millis());
+                }
+                self.store.create_run(&new).await?
+            }
+        };
+        let info = RunInfo {
+            id: run_id.to_string(),
+            workflow: workflow.name.clone(),
+            started_at: Utc::now(),
+            scheduled_for: request.scheduled_for,
+            trigger: request.trigger.to_string(),
+        };
+        let observer = RunObserver::start(self.store.clone(), run_id, self.observer.clone());
+        let mut worked = Worked::default();
+        let outcome = self
+            .run_items(
+                workflow,
+                decider,
+                &request,
+                &info,
+                run_id,
+                observer.clone(),
+                &mut worked,
+                progress,
+            )
+            .await;
+        observer.flush().await;
+        let (retries, rate_limited) = (observer.retries(), observer.rate_limited());
+        let Worked {
+            items,
+            reconciliation,
+        } = worked;
+
+        let counts = RunCounts {
+            total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+            succeeded: count(&items, &[AttemptStatus::Succeeded]),
+            failed: count(&items, &[AttemptStatus::Failed, AttemptStatus::Abandoned]),
+            skipped: count(&items, &[AttemptStatus::Skipped, AttemptStatus::Cancelled]),
+        };
+        let (status, error) = match outcome {
+            Err(error) => (RunStatus::Failed, Some(error)),
+            Ok(()) if request.abort.is_cancelled() => (
+                RunStatus::Cancelled,
+                Some("the run was stopped before it finished".into()),
+            ),
+            Ok(()) if counts.failed == 0 => (RunStatus::Succeeded, None),
+            Ok(()) if counts.succeeded == 0 => (RunStatus::Failed, None),
+            Ok(()) => (RunStatus::Partial, None),
+        };
+        let summary = json!({
+            "decider": decider.label(),
+            "llm_used": decider.uses_llm(),
+            "writes": workflow.writes.to_string(),
+            "reconciled": reconciliation,
+            "retries": retries,
+            "rate_limited": rate_limited,
+            "wall_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+        let run = self
+            .store
+            .finish_run(
+                run_id,
+                &RunFinish {
+                    status,
+                    summary,
+                    counts,
+                    error,
+                },
+            )
+            .await?;
+        Ok(RunReport {
+            run,
+            decider: decider.label(),
+            llm_used: decider.uses_llm(),
+            writes: workflow.writes.to_string(),
+            items,
+            reconciliation,
+            retries,
+            rate_limited,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_items(
+        &self,
+        workflow: &Workflow,
+        decider: &Decider,
+        request: &RunRequest,
+        info: &RunInfo,
+        run_id: RunId,
+        observer: Arc<RunObserver>,
+        worked: &mut Worked,
+        progress: &dyn Progress,
+    ) -> Result<(), String> {
+        let observer_dyn: Arc<dyn RetryObserver> = observer.clone();
+        let llm = decider
+            .client(observer_dyn.clone())
+            .map_err(|e| e.to_string())?;
+        let toolbox = self
+            .toolbox(workflow, run_id, observer_dyn)
+            .await
+            .map_err(|e| e.to_string())?;
+        worked.reconciliation = reconcile::settle_pending(&toolbox)
+            .await
+            .map_err(|e| e.to_string())?;
+
+        // Items: interrupted ones first, then the selection; or one item for the whole run.
+        let mut work: Vec<(String, Option<Value>)> = Vec::new();
+        let max_attempts = workflow.limits.max_attempts;
+        match &workflow.for_each {
+            Some(for_each) => {
+                let args = match workflow.for_each_args(info) {
+                    Some(Ok(args)) => args,
+                    Some(Err(e)) => return Err(format!("for_each.args: {e}")),
+                    None => Default::default(),
+                };
+                let max = request
+                    .limit
+                    .map_or(for_each.max_items, |l| l.min(for_each.max_items));
+                let selected = selection::select(&toolbox, for_each, args, max)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let unfinished = self
+                    .store
+                    .unfinished_items(&workflow.name, max_attempts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let offered = self
+                    .store
+                    .offer_items(
+                        &workflow.name,
+                        &selected
+                            .iter()
+                            .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
+                            .collect::<Vec<_>>(),
+                        max_attempts,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.store
+                    .remember_payloads(
+                        &workflow.name,
+                        &selected
+                            .iter()
+                            .map(|s| (s.key.clone(), s.payload.clone()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for (key, payload) in unfinished {
+                    work.push((key.clone(), payload));
+                }
+                for key in offered {
+                    if work.iter().any(|(k, _)| *k == key) {
+                        continue;
+                    }
+                    let payload = selected
+                        .iter()
+                        .find(|s| s.key == key)
+                        .map(|s| s.payload.clone());
+                    work.push((key, payload));
+                }
+                if let Some(limit) = request.limit {
+                    work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                }
+            }
+            None => {
+                let key = format!("run-{}", info.id);
+                self.store
+                    .offer_items(&workflow.name, &[(key.clone(), None)], 1)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                work.push((key, None));
+            }
+        }
+        progress.selected(work.len());
+
+        let budget = TokenBudget::new(workflow.limits.token_budget);
+        let halt_run = CancellationToken::new();
+        let run_error: Mutex<Option<String>> = Mutex::new(None);
+        let reports: Mutex<Vec<ItemReport>> = Mutex::new(Vec::new());
+        let concurrency = usize::try_from(workflow.limits.concurrency.max(1)).unwrap_or(1);
+        let ctx = ItemContext {
+            engine: self,
+            workflow,
+            decider,
+            llm: llm.as_ref(),
+            toolbox: &toolbox,
+            info,
+            budget: &budget,
+        };
+        futures::stream::iter(work)
+            .for_each_concurrent(concurrency, |(key, payload)| {
+                let ctx = &ctx;
+                let halt_run = &halt_run;
+                let run_error = &run_error;
+                let reports = &reports;
+                async move {
+                    if request.stop.is_cancelled() || halt_run.is_cancelled() {
+                        return;
+                    }
+                    progress.item_started(&key);
+                    match ctx.work(&key, payload, request).await {
+                        Ok(Some((item, stop))) => {
+                            if let Some(reason) = stop {
+                                let mut slot = run_error.lock().unwrap_or_else(|p| p.into_inner());
+                                slot.get_or_insert(reason);
+                                halt_run.cancel();
+                            }
+                            progress.item_finished(&item);
+                            reports.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let mut slot = run_error.lock().unwrap_or_else(|p| p.into_inner());
+                            slot.get_or_insert(e.to_string());
+                            halt_run.cancel();
+                        }
+                    }
+                }
+            })
+            .await;
+        worked.items = reports.into_inner().unwrap_or_else(|p| p.into_inner());
+        match run_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a run's items came to, kept even when the run stops early.
+#[derive(Default)]
+struct Worked {
+    items: Vec<ItemReport>,
+    reconciliation: Reconciliation,
+}
+
+/// What every item of a run needs.
+struct ItemContext<'a> {
+    engine: &'a Engine,
+    workflow: &'a Workflow,
+    decider: &'a Decider,
+    llm: Option<&'a LlmClient>,
+    toolbox: &'a Toolbox,
+    info: &'a RunInfo,
+    budget: &'a TokenBudget,
+}
+
+impl ItemContext<'_> {
+    /// Leases and works one item. `None`: someone else holds it. The second element, when set,
+    /// is why the whole run should stop (every other item would fail the same way).
+    async fn work(
+        &self,
+        key: &str,
+        payload: Option<Value>,
+        request: &RunRequest,
+    ) -> Result<Option<(ItemReport, Option<String>)>, StoreError> {
+        let store = &self.engine.store;
+        let workflow = self.workflow;
+        let lease_for = lease_duration(workflow.limits.item_timeout);
+        let Some(lease) = store
+            .claim_item(&workflow.name, key, &self.engine.owner, lease_for)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let payload = match payload {
+            Some(p) => Some(p),
+            None if workflow.for_each.is_some() => store.item_payload(&workflow.name, key).await?,
+            None => None,
+        };
+        let run_id = self.toolbox.run_id();
+        store
+            .close_stale_attempts(
+                &workflow.name,
+                key,
+                "interrupted: the process working on it stopped (the item was resumed later)",
+            )
+            .await?;
+        let attempt_id = store.start_attempt(run_id, key, lease.attempt).await?;
+        if lease.attempt > 1 {
+            let previous = store
+                .get_item(&workflow.name, key)
+                .await?
+                .and_then(|i| i.last_error)
+                .unwrap_or_else(|| "an earlier attempt did not finish".into());
+            store
+                .record_retry(
+                    run_id,
+                    &NewRetry {
+                        attempt_id: Some(attempt_id),
+                        item_key: Some(key.to_owned()),
+                        layer: RetryLayer::Item,
+                        reason: previous,
+                        wait_ms: 0,
+                        attempt: lease.attempt - 1,
+                    },
+                )
+                .await?;
+        }
+        let scope = match (&workflow.for_each, &lease.fingerprint) {
+            (Some(_), Some(fingerprint)) => fingerprint.clone(),
+            _ => format!("run {run_id}"),
+        };
+        let write_target = workflow.for_each.as_ref().map(|_| key);
+        let tools = self.toolbox.for_item(key, &scope, attempt_id, write_target);
+        let started = Instant::now();
+
+        let decided = CURRENT_ITEM.scope(
+            (attempt_id, key.to_owned()),
+            self.decide_with_lease(&tools, payload.as_ref(), lease.clone(), request),
+        );
+        let outcome = decided.await;
+
+        let (status, item_outcome, error, output, stop) = match outcome {
+            Decided::Answer(output) => (
+                AttemptStatus::Succeeded,
+                Some(ItemOutcome::Succeeded),
+                None,
+                Some(output),
+                None,
+            ),
+            Decided::Aborted => (
+                AttemptStatus::Cancelled,
+                None,
+                Some("stopped before it finished".to_owned()),
+                None,
+                None,
+            ),
+            Decided::Failed(finish) => {
+                let stop = finish.stops_the_run().then(|| finish.to_string());
+                (
+                    AttemptStatus::Failed,
+                    Some(ItemOutcome::Failed),
+                    Some(finish.to_string()),
+                    None,
+                    stop,
+                )
+            }
+            Decided::Broken(message) => (
+                AttemptStatus::Abandoned,
+                Some(ItemOutcome::Abandoned),
+                Some(message),
+                None,
+                None,
+            ),
+            Decided::TimedOut(after) => (
+                AttemptStatus::Failed,
+                Some(ItemOutcome::Failed),
+                Some(format!(
+                    "item_timeout ({}) ran out",
+                    crate::workflow::format_duration(after)
+                )),
+                None,
+                None,
+            ),
+        };
+        if let Some(e) = &error {
+            tracing::warn!(workflow = %workflow.name, item = key, error = %e, "item did not succeed");
+        }
+        let attempt = store
+            .finish_attempt(
+                attempt_id,
+                &AttemptFinish {
+                    status,
+                    error: error.clone(),
+                    output: output.clone(),
+                },
+            )
+            .await?;
+        let final_status = match item_outcome {
+            Some(outcome) => {
+                let item = store
+                    .complete_item(
+                        &lease,
+                        outcome,
+                        error.as_deref(),
+                        workflow.limits.max_attempts,
+                    )
+                    .await?;
+                if item.status == crate::store::ItemStatus::Abandoned
+                    && status == AttemptStatus::Failed
+                {
+                    AttemptStatus::Abandoned
+                } else {
+                    status
+                }
+            }
+            None => {
+                store.release_item(&lease).await?;
+                status
+            }
+        };
+        Ok(Some((
+            ItemReport {
+                key: key.to_owned(),
+                label: label_of(payload.as_ref(), key),
+                status: final_status,
+                error,
+                output,
+                attempt: lease.attempt,
+                steps: attempt.steps,
+                tool_calls: attempt.tool_calls,
+                writes: tools.writes(),
+                prompt_tokens: attempt.prompt_tokens,
+                completion_tokens: attempt.completion_tokens,
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            },
+            stop,
+        )))
+    }
+
+    /// Works the item under its timeout while renewing its lease; aborts with the run.
+    async fn decide_with_lease(
+        &self,
+        tools: &ItemTools<'_>,
+        item: Option<&Value>,
+        mut lease: Lease,
+        request: &RunRequest,
+    ) -> Decided {
+        let timeout = self.workflow.limits.item_timeout;
+        let lease_for = lease_duration(timeout);
+        let store = &self.engine.store;
+        let renew = async {
+            loop {
+                tokio::time::sleep(lease_for / 3).await;
+                if let Err(e) = store.renew_lease(&mut lease, lease_for).await {
+                    return e;
+                }
+            }
+        };
+        tokio::select! {
+            decided = tokio::time::timeout(timeout, self.decide(tools, item)) => match decided {
+                Ok(d) => d,
+                Err(_) => Decided::TimedOut(timeout),
+            },
+            lost = renew => Decided::Failed(Finish::Halt(Halt::Store(lost))),
+            () = request.abort.cancelled() => Decided::Aborted,
+        }
+    }
+
+    async fn decide(&self, tools: &ItemTools<'_>, item: Option<&Value>) -> Decided {
+        let workflow = self.workflow;
+        match (self.decider, self.llm) {
+            (Decider::Llm { .. }, Some(llm)) => {
+                let prompt = match workflow.render_prompt(self.info, item) {
+                    Ok(p) => p,
+                    Err(e) => return Decided::Broken(format!("prompt template: {e}")),
+                };
+                let system = match workflow.render_system_prompt(self.info, item) {
+                    Some(Ok(s)) => Some(s),
+                    Some(Err(e)) => return Decided::Broken(format!("system prompt template: {e}")),
+                    None => None,
+                };
+                let conversation = Conversation {
+                    llm,
+                    max_steps: workflow.limits.max_steps,
+                    output_schema: workflow.output_schema.as_ref(),
+                    budget: self.budget,
+                };
+                match conversation.run(tools, system.as_deref(), &prompt).await {
+                    Ok(answer) => Decided::Answer(answer),
+                    Err(finish) => Decided::Failed(finish),
+                }
+            }
+            (Decider::Baseline(kind), _) => {
+                match crate::baseline::work(*kind, item, &workflow.inputs, tools).await {
+                    Ok(answer) => Decided::Answer(answer),
+                    Err(finish) => Decided::Failed(finish),
+                }
+            }
+            (Decider::Llm { .. }, None) => Decided::Broken("no LLM client".into()),
+        }
+    }
+}
+
+/// An item's lease outlives its timeout by a margin, so a live worker never loses it, yet a dead
+/// one's items are free again soon after they would have timed out anyway.
+fn lease_duration(item_timeout: Duration) -> Duration {
+    item_timeout + item_timeout / 4 + Duration::from_secs(1)
+}
+
+enum Decided {
+    Answer(Value),
+    Failed(Finish),
+    /// The item can never succeed as it is (its prompt does not render).
+    Broken(String),
+    TimedOut(Duration),
+    Aborted,
+}
+
+fn count(items: &[ItemReport], statuses: &[AttemptStatus]) -> i64 {
+    i64::try_from(
+        items
+            .iter()
+            .filter(|i| statuses.contains(&i.status))
+            .count(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+fn label_of(item: Option<&Value>, key: &str) -> String {
+    let Some(item) = item else {
+        return key.to_owned();
+    };
+    let number = item.get("ticketNumber").and_then(Value::as_str);
+    let subject = item
+        .get("subject")
+        .or_else(|| item.get("title"))
+        .or_else(|| item.get("name"))
+        .and_then(Value::as_str);
+    match (number, subject) {
+        (Some(n), Some(s)) => format!("#{n} {s}"),
+        (None, Some(s)) => s.to_owned(),
+        (Some(n), None) => format!("#{n}"),
+        (None, None) => key.to_owned(),
+    }
+}

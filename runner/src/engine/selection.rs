@@ -1,0 +1,138 @@
+//! Item selection: the `for_each` tool's result, paged, turned into keyed items with fingerprints.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::agent::Halt;
+use crate::agent::toolbox::{ReadError, Toolbox};
+use crate::workflow::ForEach;
+
+/// An item a run selected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectedItem {
+    pub key: String,
+    pub fingerprint: String,
+    pub payload: Value,
+}
+
+/// Why selection failed. The run fails with it; no item is touched.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    #[error("the for_each call failed: {0}")]
+    Read(ReadError),
+    #[error(
+        "the for_each result has no list (expected an array, or an object with `result` or `data`)"
+    )]
+    NotAList,
+    #[error("item {index} of the for_each result has no `{field}` to key it by")]
+    NoKey { index: usize, field: String },
+}
+
+impl SelectionError {
+    pub fn halt(&self) -> Option<&Halt> {
+        match self {
+            SelectionError::Read(ReadError::Halt(h)) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// Calls the `for_each` tool (following `next_cursor` pages) until `max` items are in.
+pub async fn select(
+    toolbox: &Toolbox,
+    for_each: &ForEach,
+    args: Map<String, Value>,
+    max: u32,
+) -> Result<Vec<SelectedItem>, SelectionError> {
+    let mut items = Vec::new();
+    let mut args = args;
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    // A misbehaving server that always returns a cursor must not loop forever.
+    for _page in 0..1000 {
+        let answer = toolbox
+            .read(&for_each.tool, args.clone())
+            .await
+            .map_err(SelectionError::Read)?;
+        let (list, cursor) = split_page(&answer).ok_or(SelectionError::NotAList)?;
+        for value in list {
+            if items.len() >= max {
+                break;
+            }
+            let index = items.len();
+            let key = value
+                .get(&for_each.id_field)
+                .and_then(key_text)
+                .ok_or_else(|| SelectionError::NoKey {
+                    index,
+                    field: for_each.id_field.clone(),
+                })?;
+            items.push(SelectedItem {
+                fingerprint: fingerprint(value, &for_each.fingerprint),
+                key,
+                payload: value.clone(),
+            });
+        }
+        match cursor {
+            Some(cursor) if items.len() < max => {
+                args.insert("next_cursor".into(), json!(cursor));
+            }
+            _ => break,
+        }
+    }
+    Ok(items)
+}
+
+fn split_page(answer: &Value) -> Option<(&Vec<Value>, Option<String>)> {
+    if let Some(list) = answer.as_array() {
+        return Some((list, None));
+    }
+    let list = answer
+        .get("result")
+        .or_else(|| answer.get("data"))
+        .and_then(Value::as_array)?;
+    let cursor = answer
+        .get("next_cursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    Some((list, cursor))
+}
+
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A hash of the named fields (or of the whole item): what must change for a handled item to be
+/// due again.
+pub fn fingerprint(item: &Value, fields: &[String]) -> String {
+    let material = if fields.is_empty() {
+        item.to_string()
+    } else {
+        fields
+            .iter()
+            .map(|f| format!("{f}={}", item.get(f).unwrap_or(&Value::Null)))
+            .collect::<Vec<_>>()
+            .join("\u{1f}")
+    };
+    hex::encode(&Sha256::digest(material.as_bytes())[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_fields_left_out() {
+        let fields = vec!["status".to_owned(), "threadCount".to_owned()];
+        let a = json!({"id": "1", "status": "Open", "threadCount": "2", "commentCount": "0"});
+        let b = json!({"id": "1", "status": "Open", "threadCount": "2", "commentCount": "1"});
+        let c = json!({"id": "1", "status": "Open", "threadCount": "3", "commentCount": "1"});
+        assert_eq!(fingerprint(&a, &fields), fingerprint(&b, &fields));
+        assert_ne!(fingerprint(&b, &fields), fingerprint(&c, &fields));
+        assert_ne!(fingerprint(&a, &[]), fingerprint(&b, &[]));
+    }
+}

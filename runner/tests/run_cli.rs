@@ -1,0 +1,248 @@
+//! `deskhand run`, `history` and a crash: the binary is killed with SIGKILL between a write's
+//! intent and its outcome, and the next run neither duplicates nor loses anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::agent::{self, comments_containing, note_for};
+use deskhand::store::{IntentState, Store};
+use deskhand_e2e::scripted_llm::ScriptedLlm;
+use serde_json::Value;
+use zoho_desk_sandbox::{FaultPlan, FaultRule};
+
+fn deskhand(sandbox: &zoho_desk_sandbox::Sandbox) -> tokio::process::Command {
+    let creds = sandbox.credentials();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"));
+    cmd.env("ZOHO_DESK_BASE_URL", sandbox.base_url())
+        .env("ZOHO_ACCOUNTS_URL", sandbox.accounts_url())
+        .env("ZOHO_ORG_ID", &creds.org_id)
+        .env("ZOHO_CLIENT_ID", &creds.client_id)
+        .env("ZOHO_CLIENT_SECRET", &creds.client_secret)
+        .env("ZOHO_REFRESH_TOKEN", &creds.refresh_token)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn killed_between_intent_and_outcome_the_next_run_neither_duplicates_nor_loses() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("crash");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        2,
+        "apply",
+        "limits: { concurrency: 1, item_timeout: 4s }\n",
+    ));
+    let db = common::temp_path("crash", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+
+    // The comment request is held by Zoho long enough to kill the runner while it waits.
+    sandbox.admin().set_faults(FaultPlan {
+        seed: None,
+        rules: vec![
+            FaultRule::latency(2500)
+                .method("POST")
+                .path_prefix("/api/v1/tickets/")
+                .next(1),
+        ],
+    });
+    let mut first = deskhand(sandbox)
+        .args([
+            "run",
+            workflow.to_str().unwrap(),
+            "--database-url",
+            &db_url,
+            "--json",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let store = wait_for_store(&db_url).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let in_flight = loop {
+        assert!(Instant::now() < deadline, "the comment was never sent");
+        let pending = store.pending_intents_of(&name).await.unwrap();
+        if let Some(sent) = pending
+            .iter()
+            .find(|i| i.state == IntentState::Sent && i.tool == "create_a_zoho_desk_ticket_comment")
+        {
+            break sent.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    sandbox.admin().clear_faults();
+    let crashed_ticket = in_flight.item_key.clone();
+    // Let the held request finish on the sandbox side (it may or may not land), and the dead
+    // process's lease run out (item_timeout 4s: lease ~6s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+
+    let second = deskhand(sandbox)
+        .args([
+            "run",
+            workflow.to_str().unwrap(),
+            "--database-url",
+            &db_url,
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        second.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let reconciled = &report["reconciliation"];
+    assert_eq!(
+        reconciled["landed"].as_u64().unwrap() + reconciled["not_landed"].as_u64().unwrap(),
+        1,
+        "{reconciled}"
+    );
+    let keys: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&crashed_ticket.as_str()),
+        "the interrupted item was resumed: {keys:?}"
+    );
+
+    let state = sandbox.admin().state_json();
+    let tickets = store.list_items(&name).await.unwrap();
+    assert_eq!(tickets.len(), 2);
+    for item in tickets {
+        let id = &item.item_key;
+        assert_eq!(
+            comments_containing(&state, id, &note_for(id)),
+            1,
+            "ticket {id}"
+        );
+        assert_eq!(
+            sandbox.admin().ticket(id).unwrap()["priority"],
+            "High",
+            "ticket {id}"
+        );
+    }
+    assert!(store.pending_intents_of(&name).await.unwrap().is_empty());
+
+    // History shows both runs, the second with the resumed item.
+    let history = deskhand(sandbox)
+        .args(["history", "--database-url", &db_url, "--json"])
+        .output()
+        .await
+        .unwrap();
+    let runs: Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    let id = report["run"]["id"].as_i64().unwrap().to_string();
+    let detail = deskhand(sandbox)
+        .args(["history", &id, "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        text.contains(&format!("item {crashed_ticket} (attempt 1): succeeded")),
+        "{text}"
+    );
+    assert!(
+        text.contains("create_a_zoho_desk_ticket_comment (write)"),
+        "{text}"
+    );
+    let first = store.run_detail(1).await.unwrap().unwrap();
+    let interrupted = first
+        .attempts
+        .iter()
+        .find(|a| a.attempt.item_key == crashed_ticket)
+        .unwrap();
+    assert_eq!(
+        interrupted.attempt.status,
+        deskhand::store::AttemptStatus::Cancelled
+    );
+    assert!(
+        interrupted
+            .attempt
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted")
+    );
+}
+
+async fn wait_for_store(url: &str) -> Store {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(store) = Store::connect(url).await {
+            return store;
+        }
+        assert!(Instant::now() < deadline, "the run never created its store");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn run_exits_non_zero_when_an_item_fails_and_explains_a_missing_workflow() {
+    let llm = ScriptedLlm::builder()
+        .responder(|_: &Value| deskhand_e2e::scripted_llm::Step::text("not json"))
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &common::unique_name("failing"),
+        &llm.base_url(),
+        1,
+        "apply",
+        "",
+    ));
+    let db = common::temp_path("failing", "db");
+    let out = deskhand(&backend.sandbox)
+        .args([
+            "run",
+            workflow.to_str().unwrap(),
+            "--database-url",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("failed"), "{stdout}");
+    assert!(stdout.contains("output schema"), "{stdout}");
+
+    let out = deskhand(&backend.sandbox)
+        .args([
+            "run",
+            "no-such-workflow",
+            "--workflows",
+            workflow.parent().unwrap().to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no workflow named `no-such-workflow`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
