@@ -110,11 +110,13 @@ async fn killed_between_intent_and_outcome_the_next_run_neither_duplicates_nor_l
     );
     let report: Value = serde_json::from_str(&stdout).unwrap();
     let reconciled = &report["reconciliation"];
-    assert_eq!(
-        reconciled["landed"].as_u64().unwrap() + reconciled["not_landed"].as_u64().unwrap(),
-        1,
-        "{reconciled}"
-    );
+    // The comment was held when the process died. The update the model asked for in the same
+    // turn runs concurrently: whether its outcome was recorded before the kill is a race, so it
+    // may be reconciled too.
+    let settled =
+        reconciled["landed"].as_u64().unwrap() + reconciled["not_landed"].as_u64().unwrap();
+    assert!((1..=2).contains(&settled), "{reconciled}");
+    assert_eq!(reconciled["unknown"], 0, "{reconciled}");
     let keys: Vec<&str> = report["items"]
         .as_array()
         .unwrap()
@@ -128,6 +130,8 @@ async fn killed_between_intent_and_outcome_the_next_run_neither_duplicates_nor_l
 
     let state = sandbox.admin().state_json();
     let tickets = store.list_items(&name).await.unwrap();
+    // max_items is 2, and the resumed ticket counts against it: the second run finished the
+    // interrupted ticket and the one the first run never reached, and took no third.
     assert_eq!(tickets.len(), 2);
     for item in tickets {
         let id = &item.item_key;

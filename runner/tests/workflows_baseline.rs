@@ -449,3 +449,74 @@ async fn dry_run_changes_nothing_in_the_sandbox() {
         "dry runs wrote nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handled_tickets_do_not_starve_the_rest_of_the_queue() {
+    let backend = eval_sandbox().await;
+    let engine = engine(&backend).await;
+    let mut workflow = load("kb-grounded-reply.yaml", 3, WritePolicy::Apply);
+    // Pages of three: the second run's first page holds only tickets the first run handled,
+    // which stay Open (a draft comment changes nothing in the fingerprint).
+    workflow
+        .for_each
+        .as_mut()
+        .expect("for_each")
+        .args
+        .insert("limit".into(), serde_json::json!(3));
+    let keys = |r: &RunReport| r.items.iter().map(|i| i.key.clone()).collect::<Vec<_>>();
+    let first = run(&engine, &workflow).await;
+    let second = run(&engine, &workflow).await;
+    let third = run(&engine, &workflow).await;
+    assert_eq!(first.items.len(), 3, "{:?}", keys(&first));
+    assert_eq!(second.items.len(), 3, "{:?}", keys(&second));
+    assert_eq!(third.items.len(), 3, "{:?}", keys(&third));
+    let mut all = [keys(&first), keys(&second), keys(&third)].concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        9,
+        "every run worked tickets no earlier run had: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_narrow_the_selection_and_empty_inputs_do_not() {
+    let backend = eval_sandbox().await;
+    let engine = engine(&backend).await;
+    let all = tickets(&backend);
+    let (id, ticket) = all.iter().next().expect("a ticket");
+    let number = ticket["ticketNumber"]
+        .as_str()
+        .expect("a number")
+        .to_owned();
+
+    let mut reply = load("kb-grounded-reply.yaml", 400, WritePolicy::DryRun);
+    reply
+        .apply_overrides(&[("ticket_number", number.as_str())])
+        .expect("ticket_number is an input");
+    let one = run(&engine, &reply).await;
+    assert_eq!(
+        one.items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+
+    let department = "1892000001010005";
+    let mut triage = load("triage-and-assign.yaml", 400, WritePolicy::DryRun);
+    triage
+        .apply_overrides(&[("department_ids", department)])
+        .expect("department_ids is an input");
+    let report = run(&engine, &triage).await;
+    let expected = all
+        .values()
+        .filter(|t| t["departmentId"] == department)
+        .count();
+    assert!(expected > 0);
+    assert_eq!(report.items.len(), expected);
+    assert!(
+        report
+            .items
+            .iter()
+            .all(|i| all[&i.key]["departmentId"] == department)
+    );
+}

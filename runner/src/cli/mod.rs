@@ -3,6 +3,7 @@
 mod approvals;
 pub mod backend;
 mod demo;
+mod eval;
 mod history;
 mod mcp;
 mod run;
@@ -57,6 +58,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Review the writes queued under `writes: approve`: list, show, approve (applies it), reject.
     Approvals(approvals::ApprovalsArgs),
+    /// Score a workflow on a labelled dataset: routing accuracy, grounded replies, tokens, time.
+    Eval(eval::EvalArgs),
     /// Run every workflow that has a `schedule`, once per tick across replicas; /metrics and /healthz.
     Schedule(schedule::ScheduleArgs),
 }
@@ -72,5 +75,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(args).await,
         Command::Approvals(args) => approvals::run(args).await,
         Command::Schedule(args) => schedule::run(args).await,
+        Command::Eval(args) => eval::run(args).await,
     }
 }

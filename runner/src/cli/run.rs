@@ -166,7 +166,7 @@ fn outcome_text(item: &ItemReport) -> String {
 }
 
 /// Progress on stderr: a bar redrawn in place on a terminal, one line per item otherwise.
-struct Lines {
+pub(super) struct Lines {
     terminal: bool,
     total: AtomicUsize,
     done: AtomicUsize,
@@ -175,7 +175,7 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(terminal: bool) -> Self {
+    pub(super) fn new(terminal: bool) -> Self {
         Lines {
             terminal,
             total: AtomicUsize::new(0),
@@ -201,7 +201,7 @@ impl Lines {
         let _ = err.flush();
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if self.terminal {
             eprintln!();
         }

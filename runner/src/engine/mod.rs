@@ -357,48 +357,56 @@ impl Engine {
                 let max = request
                     .limit
                     .map_or(for_each.max_items, |l| l.min(for_each.max_items));
-                let selected = selection::select(&toolbox, for_each, args, max)
-                    .await
-                    .map_err(|e| e.to_string())?;
                 let unfinished = self
                     .store
                     .unfinished_items(&workflow.name, max_attempts)
                     .await
                     .map_err(|e| e.to_string())?;
-                let offered = self
-                    .store
-                    .offer_items(
-                        &workflow.name,
-                        &selected
-                            .iter()
-                            .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
-                            .collect::<Vec<_>>(),
-                        max_attempts,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.store
-                    .remember_payloads(
-                        &workflow.name,
-                        &selected
-                            .iter()
-                            .map(|s| (s.key.clone(), s.payload.clone()))
-                            .collect::<Vec<_>>(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
                 for (key, payload) in unfinished {
-                    work.push((key.clone(), payload));
-                }
-                for key in offered {
-                    if work.iter().any(|(k, _)| *k == key) {
-                        continue;
-                    }
-                    let payload = selected
-                        .iter()
-                        .find(|s| s.key == key)
-                        .map(|s| s.payload.clone());
                     work.push((key, payload));
+                }
+                // Resumed items count against the run's `max_items` like any other.
+                let max = usize::try_from(max).unwrap_or(usize::MAX);
+                let mut due = work.len();
+                let mut pages = selection::Pages::new(&toolbox, for_each, args);
+                while due < max {
+                    let Some(page) = pages.next().await.map_err(|e| e.to_string())? else {
+                        break;
+                    };
+                    let offered = self
+                        .store
+                        .offer_items(
+                            &workflow.name,
+                            &page
+                                .iter()
+                                .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
+                                .collect::<Vec<_>>(),
+                            max_attempts,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.store
+                        .remember_payloads(
+                            &workflow.name,
+                            &page
+                                .iter()
+                                .map(|s| (s.key.clone(), s.payload.clone()))
+                                .collect::<Vec<_>>(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // In the listing's order, not the store's.
+                    for item in page {
+                        if due >= max {
+                            break;
+                        }
+                        if !offered.contains(&item.key) || work.iter().any(|(k, _)| *k == item.key)
+                        {
+                            continue;
+                        }
+                        work.push((item.key, Some(item.payload)));
+                        due += 1;
+                    }
                 }
                 if let Some(limit) = request.limit {
                     work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -37,49 +37,69 @@ impl SelectionError {
     }
 }
 
-/// Calls the `for_each` tool (following `next_cursor` pages) until `max` items are in.
-pub async fn select(
-    toolbox: &Toolbox,
-    for_each: &ForEach,
+/// The `for_each` tool's result, one page at a time (following `next_cursor`). The engine asks
+/// for pages until enough items are due: on a queue whose first pages were all handled already,
+/// counting `max_items` before that filter would never reach the rest.
+pub struct Pages<'a> {
+    toolbox: &'a Toolbox,
+    for_each: &'a ForEach,
     args: Map<String, Value>,
-    max: u32,
-) -> Result<Vec<SelectedItem>, SelectionError> {
-    let mut items = Vec::new();
-    let mut args = args;
-    let max = usize::try_from(max).unwrap_or(usize::MAX);
-    // A misbehaving server that always returns a cursor must not loop forever.
-    for _page in 0..1000 {
-        let answer = toolbox
-            .read(&for_each.tool, args.clone())
+    seen: usize,
+    pages: usize,
+    done: bool,
+}
+
+/// A misbehaving server that always returns a cursor must not keep a run paging forever.
+const MAX_PAGES: usize = 1000;
+
+impl<'a> Pages<'a> {
+    pub fn new(toolbox: &'a Toolbox, for_each: &'a ForEach, args: Map<String, Value>) -> Self {
+        Pages {
+            toolbox,
+            for_each,
+            args,
+            seen: 0,
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// The next page's items; `None` after the last page.
+    pub async fn next(&mut self) -> Result<Option<Vec<SelectedItem>>, SelectionError> {
+        if self.done || self.pages >= MAX_PAGES {
+            return Ok(None);
+        }
+        self.pages += 1;
+        let answer = self
+            .toolbox
+            .read(&self.for_each.tool, self.args.clone())
             .await
             .map_err(SelectionError::Read)?;
         let (list, cursor) = split_page(&answer).ok_or(SelectionError::NotAList)?;
+        let mut items = Vec::with_capacity(list.len());
         for value in list {
-            if items.len() >= max {
-                break;
-            }
-            let index = items.len();
             let key = value
-                .get(&for_each.id_field)
+                .get(&self.for_each.id_field)
                 .and_then(key_text)
                 .ok_or_else(|| SelectionError::NoKey {
-                    index,
-                    field: for_each.id_field.clone(),
+                    index: self.seen,
+                    field: self.for_each.id_field.clone(),
                 })?;
+            self.seen += 1;
             items.push(SelectedItem {
-                fingerprint: fingerprint(value, &for_each.fingerprint),
+                fingerprint: fingerprint(value, &self.for_each.fingerprint),
                 key,
                 payload: value.clone(),
             });
         }
         match cursor {
-            Some(cursor) if items.len() < max => {
-                args.insert("next_cursor".into(), json!(cursor));
+            Some(cursor) => {
+                self.args.insert("next_cursor".into(), json!(cursor));
             }
-            _ => break,
+            None => self.done = true,
         }
+        Ok(Some(items))
     }
-    Ok(items)
 }
 
 fn split_page(answer: &Value) -> Option<(&Vec<Value>, Option<String>)> {

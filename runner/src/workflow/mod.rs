@@ -342,6 +342,9 @@ impl Workflow {
                 .args
                 .iter()
                 .map(|(k, v)| render_json(v, &ctx).map(|v| (k.clone(), v)))
+                // An argument whose template renders to nothing (an input left at "" or null) is
+                // left out: such an input means "no filter", not "match the empty value".
+                .filter(|r| !matches!(r, Ok((_, v)) if v.is_null() || v.as_str() == Some("")))
                 .collect(),
         )
     }
