@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Footprint of the deskhand binary: release size, cold start of `deskhand --help`, idle RSS of
-# `deskhand schedule` (when that command exists) and, with --clean-build, the time of a clean
-# release build of the workspace in a separate target dir. Prints Markdown on stdout.
+# `deskhand schedule` with the shipped workflows, peak RSS of `deskhand run` draining 1,000
+# tickets and, with --clean-build, the time of a clean release build of the workspace in a
+# separate target dir. Prints Markdown on stdout.
 #
 # Usage: bench/footprint.sh [--clean-build] [--no-build] [--runs N]
 set -euo pipefail
@@ -70,28 +71,63 @@ PY
 fi
 printf '| cold start `deskhand --help` (%s) | median %.2f ms, mean %.2f ± %.2f ms |\n' "$tool" "$median" "$mean" "$sd"
 
-# Idle RSS of the scheduler, once `deskhand schedule` exists.
-if "$bin" schedule --help >/dev/null 2>&1; then
-  # An empty workflows directory: the scheduler's own idle cost, without an embedded sandbox.
-  work=$(mktemp -d)
-  mkdir "$work/workflows"
-  (cd "$work" && DATABASE_URL="sqlite://$work/deskhand.db?mode=rwc" DESKHAND_WORKFLOWS="$work/workflows" \
-    DESKHAND_METRICS_ADDR=127.0.0.1:0 exec "$bin" schedule >"$work/out" 2>&1) &
-  pid=$!
-  sleep 5
-  if kill -0 "$pid" 2>/dev/null; then
-    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    echo "| idle RSS of \`deskhand schedule\` (5 s after start, empty workflows directory, SQLite store) | $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB |"
-  else
-    wait "$pid" 2>/dev/null || true
-    echo "| idle RSS of \`deskhand schedule\` | not available (it exited: $(tail -n1 "$work/out" | cut -c1-120)) |"
-  fi
-  rm -rf "$work"
+# The runner's own memory, against a `deskhand sandbox` process (so the sandbox's memory is not
+# counted): idle `deskhand schedule` with the shipped workflows, and `deskhand run` draining a
+# backlog of 1,000 tickets on the offline baseline.
+work=$(mktemp -d)
+python3 - "$work/backlog.json" <<'PY'
+import json, sys
+data = json.load(open("tests/fixtures/eval/dataset.json"))
+originals = data["tickets"]
+tickets = []
+for i in range(1000):
+    t = json.loads(json.dumps(originals[i % len(originals)]))
+    t["id"] = f"77000000{i + 1:08d}"
+    t["ticketNumber"] = str(10000 + i)
+    for key, prefix in (("threads", "78"), ("comments", "79")):
+        for j, e in enumerate(t.get(key, [])):
+            e["id"] = f"{prefix}000000{i + 1:06d}{j:02d}"
+            if "ticketId" in e:
+                e["ticketId"] = t["id"]
+    tickets.append(t)
+data["tickets"] = tickets
+json.dump(data, open(sys.argv[1], "w"))
+PY
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" sandbox --port "$port" --seed-file "$work/backlog.json" >"$work/sandbox.out" 2>&1 &
+sandbox_pid=$!
+for _ in $(seq 1 100); do grep -q "export ZOHO" "$work/sandbox.out" 2>/dev/null && break; sleep 0.1; done
+for kv in $(grep -A1 "export ZOHO" "$work/sandbox.out" | grep -o 'ZOHO_[A-Z_]*=[^ ]*'); do export "${kv?}"; done
+unset OPENAI_API_KEY OPENAI_BASE_URL AZURE_OPENAI_ENDPOINT DATABASE_URL
+
+repo=$PWD
+(cd "$work" && DATABASE_URL="sqlite://$work/schedule.db?mode=rwc" DESKHAND_WORKFLOWS="$repo/workflows" \
+  DESKHAND_METRICS_ADDR=127.0.0.1:0 exec "$bin" schedule >"$work/schedule.out" 2>&1) &
+pid=$!
+sleep 5
+if kill -0 "$pid" 2>/dev/null; then
+  rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  echo "| idle RSS of \`deskhand schedule\` with the shipped workflows (5 s after start, SQLite store, Zoho = a sandbox process) | $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB |"
 else
-  echo "| idle RSS of \`deskhand schedule\` | not available (no \`deskhand schedule\` command yet) |"
+  wait "$pid" 2>/dev/null || true
+  echo "| idle RSS of \`deskhand schedule\` | not available (it exited: $(tail -n1 "$work/schedule.out" | cut -c1-120)) |"
 fi
+
+# The shipped triage workflow, allowed to take all 1,000 tickets in one run.
+cp -r workflows prompts "$work/"
+sed -i 's/^  max_items: 100$/  max_items: 1000/' "$work/workflows/triage-and-assign.yaml"
+start=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$work/maxrss" "$bin" run triage-and-assign --workflows "$work/workflows" \
+  --database-url "sqlite://$work/drain.db?mode=rwc" --json >"$work/drain.json" 2>"$work/drain.err" || true
+end=$(date +%s.%N)
+items=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/drain.json" 2>/dev/null || echo "?")
+printf '| peak RSS of `deskhand run triage-and-assign` draining %s tickets (offline baseline, concurrency 4, %.0f s) | %.1f MiB |\n' \
+  "$items" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$(awk -v k="$(cat "$work/maxrss")" 'BEGIN { print k / 1024 }')"
+kill "$sandbox_pid" 2>/dev/null || true
+wait "$sandbox_pid" 2>/dev/null || true
+rm -rf "$work"
 
 if [ "$clean_build" = 1 ]; then
   dir=/tmp/footprint-target

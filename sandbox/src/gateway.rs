@@ -92,7 +92,10 @@ async fn api(app: &Arc<App>, req: Request, next: Next) -> Response {
     let weight = cost(req.method().as_str(), template.as_deref(), from);
     let charged = lock(&app.limits).charge(weight);
     let remaining = match charged {
-        Ok(r) => r,
+        Ok(r) => {
+            lock(&app.stats).credits_charged += weight;
+            r
+        }
         Err(retry_after) => {
             lock(&app.stats).rate_limited_threshold += 1;
             return with_rate_headers(

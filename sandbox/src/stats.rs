@@ -10,6 +10,9 @@ pub struct Stats {
     pub by_status: BTreeMap<u16, u64>,
     pub by_path: BTreeMap<String, u64>,
     pub rate_limited_threshold: u64,
+    /// Credits charged to the window by requests that were let through: what a client's work
+    /// cost, against which a drain's theoretical minimum time is computed.
+    pub credits_charged: u64,
     pub rate_limited_concurrency: u64,
 }
 

@@ -63,6 +63,11 @@ async fn credit_budget_runs_out_with_threshold_exceeded_and_retry_after() {
     assert_eq!(env.get("/tickets/5000000001001").await.status, 200);
     assert_eq!(env.get("/tickets/5000000001001").await.status, 429);
     assert_eq!(env.sb.admin().stats().rate_limited_threshold, 2);
+    assert_eq!(
+        env.sb.admin().stats().credits_charged,
+        7,
+        "refused requests cost nothing"
+    );
     // New limits open a fresh window.
     env.sb.admin().set_limits(1000, Duration::from_secs(60), 25);
     assert_eq!(env.get("/tickets").await.status, 200);

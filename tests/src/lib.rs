@@ -1,4 +1,6 @@
-//! Shared fixtures for end-to-end tests.
+//! Shared fixtures for end-to-end tests and the runner benchmarks.
+//!
+//! - [`agents`]: scripted agents that do the shipped workflows' jobs from real tool results.
 //!
 //! - [`scripted_llm`]: an OpenAI-compatible chat-completions server on `127.0.0.1:0` that plays a
 //!   script. Each request consumes one [`scripted_llm::Step`] from a queue: a final answer
@@ -24,6 +26,7 @@
 //!   query, headers and JSON body; [`ScriptedLlm::hits`](scripted_llm::ScriptedLlm::hits) counts
 //!   them, dropped and failed ones included.
 
+pub mod agents;
 pub mod scripted_llm;
 
 pub use scripted_llm::{RecordedRequest, ScriptedLlm, ScriptedToolCall, Step};

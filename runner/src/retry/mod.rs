@@ -11,7 +11,7 @@ pub mod tool_call;
 use std::time::Duration;
 
 pub use rate_gate::{GateConfig, GatePermit, RateGate};
-pub use tool_call::{CallOutcome, RetryPolicy, call_with_retry};
+pub use tool_call::{CallOutcome, RateLimitStrategy, RetryPolicy, call_with_retry};
 
 /// Told about every retry, so the store and metrics can count them. `layer` is `"mcp"` for tool
 /// calls and `"llm"` for model requests (the LLM client reports through the same trait).

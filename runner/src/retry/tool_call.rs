@@ -29,6 +29,23 @@ pub struct RetryPolicy {
     /// idempotent. Off by default: a 502 after a dropped connection may hide a write that
     /// happened, and the write path (idempotency records) owns that case.
     pub repeat_unsafe_calls: bool,
+    /// What a 429 leads to. Only [`RateLimitStrategy::HonourReset`] drains a backlog at the
+    /// limit; the others exist to be measured against it (`bench/drain.sh`) and for servers whose
+    /// rate-limit fields cannot be trusted.
+    pub on_rate_limit: RateLimitStrategy,
+}
+
+/// How the tool-call layer answers a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitStrategy {
+    /// Wait for the reported reset (plus jitter) and close the shared gate so every item waits.
+    HonourReset,
+    /// Exponential backoff with jitter from `base`, capped at `max`, ignoring the reported reset
+    /// and the shared gate: what a generic HTTP retry library does.
+    Backoff { base: Duration, max: Duration },
+    /// No retry: the 429 goes back to the model as a tool error, as a client with no retry layer
+    /// of its own would see it.
+    Surface,
 }
 
 impl Default for RetryPolicy {
@@ -40,6 +57,7 @@ impl Default for RetryPolicy {
             rate_limit_jitter: Duration::from_millis(500),
             server_errors: ServerErrorBackoff::default(),
             repeat_unsafe_calls: false,
+            on_rate_limit: RateLimitStrategy::HonourReset,
         }
     }
 }
@@ -86,19 +104,31 @@ pub async fn call_with_retry(
             }
         };
         let answer = session.call_tool(name, args.clone()).await;
+        let honour = policy.on_rate_limit == RateLimitStrategy::HonourReset;
         let gate_closed = match &answer {
-            Ok(outcome) => permit.observe(outcome),
-            Err(_) => None,
+            Ok(outcome) if honour => permit.observe(outcome),
+            _ => None,
         };
         drop(permit);
 
         let (wait, reason) = match answer {
             Ok(ToolOutcome::ToolError(failure)) if failure.is_rate_limited() => {
-                let own = failure
-                    .ratelimit
-                    .and_then(|r| r.delay())
-                    .unwrap_or(Duration::from_secs(1))
-                    + jitter(policy.rate_limit_jitter);
+                let own = match policy.on_rate_limit {
+                    RateLimitStrategy::HonourReset => {
+                        failure
+                            .ratelimit
+                            .and_then(|r| r.delay())
+                            .unwrap_or(Duration::from_secs(1))
+                            + jitter(policy.rate_limit_jitter)
+                    }
+                    RateLimitStrategy::Backoff { base, max } => {
+                        let cap = base.saturating_mul(1u32 << rate_retries.min(16)).min(max);
+                        cap / 2 + jitter(cap / 2)
+                    }
+                    RateLimitStrategy::Surface => {
+                        return CallOutcome::Answered(ToolOutcome::ToolError(failure));
+                    }
+                };
                 // When the answer closed the shared gate, the gate does the waiting (and the
                 // staggered release); otherwise (a concurrency 429) this call waits alone.
                 let wait = gate_closed.unwrap_or(own);
