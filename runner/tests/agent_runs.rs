@@ -119,10 +119,25 @@ async fn a_full_conversation_per_item_with_parallel_tool_calls_writes_once() {
         );
     }
 
-    // Nothing changed in what the fingerprint covers: the next run has nothing to do.
+    // Nothing changed in what the fingerprint covers: the next run leaves both tickets alone and
+    // takes the next two of the queue instead.
     let again = run(&setup, &wf).await;
-    assert!(again.items.is_empty(), "{:?}", ticket_ids(&again));
-    assert_eq!(llm.hits(), 6);
+    let first = ticket_ids(&report);
+    assert_eq!(again.items.len(), 2);
+    assert!(
+        ticket_ids(&again).iter().all(|id| !first.contains(id)),
+        "{:?} after {first:?}",
+        ticket_ids(&again)
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    for id in &first {
+        assert_eq!(
+            comments_containing(&state, id, &note_for(id)),
+            1,
+            "ticket {id}"
+        );
+    }
+    assert_eq!(llm.hits(), 12);
 }
 
 #[tokio::test]

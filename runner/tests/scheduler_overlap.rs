@@ -32,7 +32,12 @@ struct Fixture {
 
 impl Fixture {
     async fn start(overlap: &str) -> Fixture {
-        let sandbox = common::sandbox().await;
+        // Two tickets, both in every run's scope.
+        let sandbox = common::sandbox_with(zoho_desk_sandbox::SandboxConfig {
+            seed_data: Some(common::seed_with_tickets(2)),
+            ..Default::default()
+        })
+        .await;
         let name = common::unique_name("overlap");
         let llm = commenting_llm(&name, Duration::from_millis(600)).await;
         let dir = temp_dir("overlap");

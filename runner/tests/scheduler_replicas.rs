@@ -40,8 +40,16 @@ async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
     zoho_desk_mcp::install_crypto_provider();
 
     // One sandbox process, shared by every replica through the ZOHO_* variables.
+    // Exactly TICKETS tickets: the ticks drain that queue, and then have nothing left to do.
+    let seed = common::temp_path("replicas-seed", "json");
+    std::fs::write(
+        &seed,
+        common::seed_with_tickets(TICKETS).to_json().to_string(),
+    )
+    .unwrap();
     let mut sandbox = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
-        .args(["sandbox", "--port", "0", "--json"])
+        .args(["sandbox", "--port", "0", "--json", "--seed-file"])
+        .arg(&seed)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -33,6 +33,16 @@ pub async fn sandbox() -> SandboxBackend {
     sandbox_with(SandboxConfig::default()).await
 }
 
+/// The generated org with only its first `n` tickets: a queue a run (or a few ticks) can empty,
+/// since selection pages on past handled tickets until `max_items` are due.
+pub fn seed_with_tickets(n: usize) -> zoho_desk_sandbox::SeedData {
+    let mut data = zoho_desk_sandbox::SeedData::generated(SandboxConfig::default().seed).to_json();
+    if let Some(tickets) = data["tickets"].as_array_mut() {
+        tickets.truncate(n);
+    }
+    zoho_desk_sandbox::SeedData::from_json_str(&data.to_string()).expect("a truncated seed loads")
+}
+
 pub async fn sandbox_with(config: SandboxConfig) -> SandboxBackend {
     zoho_desk_mcp::install_crypto_provider();
     SandboxBackend::start_with(catalog(), config)
