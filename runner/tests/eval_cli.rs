@@ -147,24 +147,33 @@ fn reply_model(body: &Value) -> Step {
         ),
         _ => (draft(REFUNDS_ARTICLE, ""), "drafted", vec![REFUNDS_ARTICLE]),
     };
-    step(
-        body,
-        vec![
-            Step::tool_call("zoho_desk_tickets_get_full_context", json!({"ticketId": id})),
-            Step::tool_call(
-                "zoho_desk_tickets_suggest_relevant_articles_for_ticket",
-                json!({"ticketId": id, "departmentId": "0"}),
-            ),
-            Step::tool_call(
-                "create_a_zoho_desk_ticket_comment",
-                json!({"ticketId": id, "isPublic": false, "content": content}),
-            ),
-            Step::text(
-                json!({"action": action, "articleIds": cited, "confidence": 0.8, "reason": "scripted"})
-                    .to_string(),
-            ),
-        ],
-    )
+    let mut script = vec![Step::tool_call(
+        "zoho_desk_tickets_get_full_context",
+        json!({"ticketId": id}),
+    )];
+    if id == NOTED {
+        // As if the ticket's text had talked the model into answering the customer: in draft
+        // mode the reply tool is not offered, so the call is refused.
+        script.push(Step::tool_call(
+            "zoho_desk_tickets_send_reply",
+            json!({"ticketId": id, "channel": "EMAIL", "content": "Sure, refunded."}),
+        ));
+    }
+    script.extend(vec![
+        Step::tool_call(
+            "zoho_desk_tickets_suggest_relevant_articles_for_ticket",
+            json!({"ticketId": id, "departmentId": "0"}),
+        ),
+        Step::tool_call(
+            "create_a_zoho_desk_ticket_comment",
+            json!({"ticketId": id, "isPublic": false, "content": content}),
+        ),
+        Step::text(
+            json!({"action": action, "articleIds": cited, "confidence": 0.8, "reason": "scripted"})
+                .to_string(),
+        ),
+    ]);
+    step(body, script)
 }
 
 async fn eval(workflow: &str, dataset: &Path, extra: &[&str], llm: Option<&ScriptedLlm>) -> Value {
@@ -270,7 +279,18 @@ async fn reply_eval_flags_unsupported_claims_and_invented_answers() {
             .contains("replacement thermostat"),
         "{r}"
     );
-    assert_eq!(report["usage"]["llm_round_trips"], 16);
+    assert_eq!(report["usage"]["llm_round_trips"], 17);
+    let requests = llm.requests();
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(
+        !offered.contains(&"zoho_desk_tickets_send_reply"),
+        "{offered:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ fn unknown_key_points_at_the_key() {
     assert!(matches!(err.kind, WorkflowErrorKind::Yaml(_)));
     assert_error(
         &err,
-        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, for_each, prompt, system_prompt, inputs, writes, baseline, limits, output",
+        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, baseline, limits, output",
     );
 }
 
@@ -411,4 +411,54 @@ fn unreadable_workflow_file_is_an_error() {
     let err = Workflow::load(&fixtures().join("invalid/absent.yaml"), &catalog()).unwrap_err();
     assert!(matches!(err.kind, WorkflowErrorKind::Read(_)));
     assert!(err.to_string().contains("absent.yaml: cannot read:"));
+}
+
+#[test]
+fn tools_when_names_a_listed_tool_and_a_known_input() {
+    let err = inline(
+        "tools_when:\n  zoho_desk_tickets_send_reply: { input: department, equals: x }\n",
+        &catalog(),
+    )
+    .expect_err("the tool is not in tools");
+    assert!(
+        err.to_string()
+            .contains("`zoho_desk_tickets_send_reply` is not in `tools`"),
+        "{err}"
+    );
+    let err = inline(
+        "tools_when:\n  list_all_zoho_desk_tickets: { input: mode, equals: x }\n",
+        &catalog(),
+    )
+    .expect_err("no such input");
+    assert!(err.to_string().contains("`mode` is not an input"), "{err}");
+    assert!(err.to_string().contains(":8:"), "points at the line: {err}");
+}
+
+#[test]
+fn tools_when_offers_a_tool_only_while_its_input_matches() {
+    let mut w = inline(
+        "tools_when:\n  list_all_zoho_desk_tickets: { input: department, equals: Billing }\n",
+        &catalog(),
+    )
+    .expect("valid");
+    assert!(w.offered_tools().is_empty(), "department is x");
+    w.apply_overrides(&[("department", "Billing")]).unwrap();
+    assert_eq!(w.offered_tools(), ["list_all_zoho_desk_tickets"]);
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows/kb-grounded-reply.yaml");
+    let mut kb = Workflow::load(&shipped, &catalog()).unwrap();
+    assert!(kb.tools.iter().any(|t| t == "zoho_desk_tickets_send_reply"));
+    assert!(
+        !kb.offered_tools()
+            .iter()
+            .any(|t| t == "zoho_desk_tickets_send_reply"),
+        "draft mode never shows the model the reply tool"
+    );
+    kb.apply_overrides(&[("reply_mode", "public_reply")])
+        .unwrap();
+    assert!(
+        kb.offered_tools()
+            .iter()
+            .any(|t| t == "zoho_desk_tickets_send_reply")
+    );
 }

@@ -214,7 +214,7 @@ impl Engine {
                 run_id,
                 workflow: workflow.name.clone(),
                 policy: workflow.writes,
-                allow_list: workflow.tools.clone(),
+                allow_list: workflow.offered_tools(),
                 retry: self.retry.clone(),
                 observer,
             },

@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 use super::file::{ForEachFile, LimitsFile, McpFile, ModelFile, WorkflowFile};
 use super::{
     ForEach, Limits, McpConnection, ModelSettings, Position, PromptFile, Provider, RunInfo,
-    Schedule, ToolDirectory, Workflow, WorkflowError, WorkflowErrorKind, nearest_names,
-    parse_duration,
+    Schedule, ToolCondition, ToolDirectory, Workflow, WorkflowError, WorkflowErrorKind,
+    nearest_names, parse_duration,
 };
 use crate::template::{Placeholder, Template, TemplateError};
 use crate::workflow::model::AzureSettings;
@@ -153,6 +153,30 @@ pub(super) fn build(
         tools.push(tool.value.clone());
     }
 
+    let mut tools_when = Vec::with_capacity(file.tools_when.len());
+    for (tool, when) in &file.tools_when {
+        let field = format!("tools_when.{tool}");
+        if !tools.contains(tool) {
+            return Err(c.invalid(
+                &field,
+                find_key(text, tool),
+                format!("`{tool}` is not in `tools`; list it there too"),
+            ));
+        }
+        if !file.inputs.contains_key(&when.input) {
+            return Err(c.invalid(
+                &format!("{field}.input"),
+                find_key(text, tool),
+                format!("`{}` is not an input of this workflow", when.input),
+            ));
+        }
+        tools_when.push(ToolCondition {
+            tool: tool.clone(),
+            input: when.input.clone(),
+            equals: when.equals.clone(),
+        });
+    }
+
     for key in file.inputs.keys() {
         if !is_variable_name(key) {
             return Err(c.invalid(
@@ -221,6 +245,7 @@ pub(super) fn build(
         model,
         mcp,
         tools,
+        tools_when,
         tools_verified,
         for_each,
         prompt,

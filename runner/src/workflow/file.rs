@@ -53,6 +53,11 @@ pub struct WorkflowFile {
     /// The tools the model may call (the allow-list).
     #[schemars(with = "Vec<String>")]
     pub tools: Vec<Spanned<String>>,
+    /// Tools of `tools` that are offered only while an input has a given value, e.g. a reply tool
+    /// only when `reply_mode` is `public_reply`. Otherwise the model is not shown them at all, so
+    /// text inside a ticket cannot talk it into using them.
+    #[serde(default)]
+    pub tools_when: BTreeMap<String, ToolWhenFile>,
     #[serde(default)]
     pub for_each: Option<ForEachFile>,
     /// Prompt template file, relative to this workflow file.
@@ -74,6 +79,16 @@ pub struct WorkflowFile {
     pub limits: Option<LimitsFile>,
     #[serde(default)]
     pub output: Option<OutputFile>,
+}
+
+/// The condition under which a tool of the allow-list is offered.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolWhenFile {
+    /// The name of an input of this workflow.
+    pub input: String,
+    /// The value that input must have (after `--set`) for the tool to be offered.
+    pub equals: Value,
 }
 
 /// The LLM. Absent: the best available (OPENAI_* environment, else the offline baseline).

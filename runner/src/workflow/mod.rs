@@ -66,8 +66,10 @@ pub struct Workflow {
     /// `None`: the best available (OPENAI_* environment, else the offline baseline).
     pub model: Option<ModelSettings>,
     pub mcp: McpConnection,
-    /// The allow-list the model sees, in file order.
+    /// The allow-list, in file order; [`Workflow::offered_tools`] is what the model sees.
     pub tools: Vec<String>,
+    /// Tools of `tools` offered only while an input has a given value.
+    pub tools_when: Vec<ToolCondition>,
     /// Whether `tools` and `for_each.tool` were checked against the server's tool list (not for a
     /// url/command MCP connection, whose tools are only known once connected).
     pub tools_verified: bool,
@@ -347,6 +349,35 @@ impl Workflow {
                 .filter(|r| !matches!(r, Ok((_, v)) if v.is_null() || v.as_str() == Some("")))
                 .collect(),
         )
+    }
+}
+
+/// A tool of the allow-list that is offered only while `input` equals `equals`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCondition {
+    pub tool: String,
+    pub input: String,
+    pub equals: Value,
+}
+
+impl Workflow {
+    /// The allow-list under the current inputs: `tools` less those whose `tools_when` condition
+    /// does not hold. Values compare as text, so `--set flag=true` meets `equals: true`.
+    pub fn offered_tools(&self) -> Vec<String> {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.tools
+            .iter()
+            .filter(|tool| {
+                self.tools_when
+                    .iter()
+                    .filter(|c| &c.tool == *tool)
+                    .all(|c| self.inputs.get(&c.input).map(text) == Some(text(&c.equals)))
+            })
+            .cloned()
+            .collect()
     }
 }
 
