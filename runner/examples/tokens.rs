@@ -116,6 +116,7 @@ async fn measure(
         "shipped" => {}
         "all_tools" => {
             workflow.tools = catalog.tools().iter().map(|t| t.name.clone()).collect();
+            workflow.tools_when.clear();
         }
         "no_composite" => {
             workflow.tools.retain(|t| t != COMPOSITE);
