@@ -8,10 +8,13 @@ use zoho_desk_mcp::registry::{
 
 async fn backends() -> Vec<Registry> {
     let mut out = Vec::new();
+    // Tests run in parallel: a counter keeps their files apart within one millisecond.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
-        "deskhand-registry-{}-{}.db",
+        "deskhand-registry-{}-{}-{}.db",
         std::process::id(),
-        database::now_ms()
+        database::now_ms(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let sqlite = database::connect(path.to_str().unwrap()).await.unwrap();
     assert_eq!(sqlite.backend, Backend::Sqlite);
@@ -120,5 +123,36 @@ async fn api_tokens_verify_until_revoked_or_expired() {
             .await
             .unwrap();
         assert!(!registry.verify_api_token(&old).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_opening_one_new_sqlite_file_at_once_all_succeed() {
+    let path = std::env::temp_dir().join(format!(
+        "deskhand-registry-race-{}-{}.db",
+        std::process::id(),
+        database::now_ms()
+    ));
+    let path = path.to_str().unwrap().to_owned();
+    // Several processes (replicas, a CLI next to a scheduler) may create the store together;
+    // switching the new file to WAL must not fail any of them with "database is locked".
+    for round in 0..10 {
+        let path = format!("{path}.{round}");
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    let db = database::connect(&path).await.map_err(|e| e.to_string())?;
+                    Registry::open(db)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for open in opens {
+            let result = open.await.unwrap();
+            assert!(result.is_ok(), "round {round}: {result:?}");
+        }
     }
 }

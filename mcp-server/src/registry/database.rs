@@ -87,12 +87,29 @@ pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
         .await
         .map_err(|source| DatabaseError::Connect { backend, source })?;
     if backend == Backend::Sqlite {
-        // WAL lets readers (history, approvals) run while a run writes.
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await?;
+        // WAL lets readers (history, approvals) run while a run writes. Switching needs the file
+        // to itself, and SQLite answers "database is locked" at once (no busy wait) when another
+        // process or pool is opening the same new file: try again for a while.
+        let mut attempt = 0;
+        loop {
+            match sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 50 && is_locked(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     Ok(Database { pool, backend })
+}
+
+fn is_locked(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("locked") || d.message().contains("busy"))
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db`.
