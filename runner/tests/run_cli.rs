@@ -1,5 +1,5 @@
-//! `deskhand run`, `history` and a crash: the binary is killed with SIGKILL between a write's
-//! intent and its outcome, and the next run neither duplicates nor loses anything.
+//! `deskhand run`, `history`, `approvals` and a crash: the binary is killed with SIGKILL between a
+//! write's intent and its outcome, and the next run neither duplicates nor loses anything.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -249,4 +249,123 @@ async fn run_exits_non_zero_when_an_item_fails_and_explains_a_missing_workflow()
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `deskhand approvals` through the binary: a run under `writes: approve` queues its writes; one
+/// is approved (and applied exactly once, even if approved again), the other rejected for good.
+#[tokio::test]
+async fn approvals_through_the_binary_apply_once_and_rejections_stick() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("approve");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        1,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("approvals", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir]);
+        cmd
+    };
+
+    let before = sandbox.admin().state_json();
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = cli(&["approvals", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let queued: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let queued = queued.as_array().unwrap().clone();
+    assert_eq!(queued.len(), 2, "the update and the note: {queued:?}");
+    let id_of = |tool: &str| {
+        queued
+            .iter()
+            .find(|a| a["tool"] == tool)
+            .map(|a| a["id"].to_string())
+            .unwrap()
+    };
+    let (comment, update) = (
+        id_of("create_a_zoho_desk_ticket_comment"),
+        id_of("update_a_zoho_desk_ticket_by_id"),
+    );
+    let ticket = queued[0]["item_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &ticket, &note_for(&ticket)),
+        0,
+        "nothing is written before approval"
+    );
+
+    let approved = cli(&["approvals", "approve", &comment, "--by", "ops"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    let rejected = cli(&["approvals", "reject", &update])
+        .output()
+        .await
+        .unwrap();
+    assert!(rejected.status.success());
+    let again = cli(&["approvals", "approve", &comment])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an applied approval is not applied twice"
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains(&comment), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let state = sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &ticket, &note_for(&ticket)), 1);
+    let priority_before = before["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == ticket.as_str())
+        .map(|t| t["priority"].clone())
+        .unwrap();
+    assert_eq!(
+        sandbox.admin().ticket(&ticket).unwrap()["priority"],
+        priority_before,
+        "the rejected update was never sent"
+    );
+    let shown = cli(&["approvals", "show", &update, "--json"])
+        .output()
+        .await
+        .unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["state"], "rejected", "{shown}");
+    assert!(shown["applied_at"].is_null(), "{shown}");
+    let pending = cli(&["approvals", "list", "--json", "--state", "pending"])
+        .output()
+        .await
+        .unwrap();
+    let pending: Value = serde_json::from_slice(&pending.stdout).unwrap();
+    assert_eq!(pending, serde_json::json!([]));
 }
