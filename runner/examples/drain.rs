@@ -189,9 +189,7 @@ async fn drain(o: &Options, name: &str, catalog: Arc<Catalog>) -> anyhow::Result
         .await?;
     let wall = started.elapsed().as_secs_f64();
     let stats = backend.sandbox.admin().stats();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
 
     let state = backend.sandbox.admin().state_json();
     let (mut lost, mut duplicated) = (0, 0);

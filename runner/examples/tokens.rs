@@ -171,9 +171,7 @@ async fn measure(
     let report = engine
         .run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
         .await?;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
+    zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
     let failed = report.items.iter().filter(|i| i.error.is_some()).count();
     anyhow::ensure!(
         failed == 0,

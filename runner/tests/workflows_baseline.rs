@@ -103,6 +103,19 @@ async fn run(engine: &Engine, workflow: &Workflow) -> RunReport {
         .expect("the run completes")
 }
 
+fn assert_no_failed_items(report: &RunReport) {
+    assert_eq!(
+        report.failed_items(),
+        0,
+        "{:#?}",
+        report
+            .items
+            .iter()
+            .filter(|i| i.error.is_some())
+            .collect::<Vec<_>>()
+    );
+}
+
 fn tickets(backend: &SandboxBackend) -> HashMap<String, Value> {
     backend.sandbox.admin().state_json()["tickets"]
         .as_array()
@@ -141,16 +154,7 @@ async fn triage_baseline_routes_the_eval_set_and_is_idempotent() {
     let workflow = load("triage-and-assign.yaml", 400, WritePolicy::Apply);
 
     let report = run(&engine, &workflow).await;
-    assert_eq!(
-        report.failed_items(),
-        0,
-        "{:#?}",
-        report
-            .items
-            .iter()
-            .filter(|i| i.error.is_some())
-            .collect::<Vec<_>>()
-    );
+    assert_no_failed_items(&report);
     assert_eq!(
         report.items.len(),
         before.len(),
@@ -338,16 +342,7 @@ async fn kb_reply_baseline_cites_articles_or_says_none_fits() {
     let workflow = load("kb-grounded-reply.yaml", 400, WritePolicy::Apply);
 
     let report = run(&engine, &workflow).await;
-    assert_eq!(
-        report.failed_items(),
-        0,
-        "{:#?}",
-        report
-            .items
-            .iter()
-            .filter(|i| i.error.is_some())
-            .collect::<Vec<_>>()
-    );
+    assert_no_failed_items(&report);
     assert_eq!(report.items.len(), before.len());
     let after = tickets(&backend);
 

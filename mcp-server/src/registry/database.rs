@@ -58,6 +58,16 @@ pub fn sqlite_url(path: &str) -> String {
     format!("sqlite://{path}?mode=rwc")
 }
 
+/// Deletes a SQLite database file and its `-wal` and `-shm` companions, if they exist: for stores
+/// that are thrown away (the demo's, an eval's, a benchmark's).
+pub fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(file));
+    }
+}
+
 /// Opens a pool. A bare path (no scheme) is taken as a SQLite file.
 pub async fn connect(url: &str) -> Result<Database, DatabaseError> {
     sqlx::any::install_default_drivers();

@@ -36,6 +36,29 @@ pub fn idempotency_key(
     hex::encode(&hash.finalize()[..16])
 }
 
+/// The write's idempotency key for this item and its intent, stored on first sight: what both
+/// `approve` and `apply` build on.
+async fn intent_of(
+    tools: &ItemTools<'_>,
+    name: &str,
+    ordinal: u32,
+    arguments: &Value,
+) -> Result<(String, Intent), StoreError> {
+    let toolbox = tools.toolbox();
+    let key = idempotency_key(
+        &toolbox.workflow,
+        &tools.item_key,
+        &tools.scope,
+        name,
+        ordinal,
+    );
+    let intent = toolbox
+        .store()
+        .record_intent(&key, toolbox.run_id(), &tools.item_key, name, arguments)
+        .await?;
+    Ok((key, intent))
+}
+
 pub(crate) async fn write(
     tools: &ItemTools<'_>,
     step: u32,
@@ -84,16 +107,7 @@ pub(crate) async fn write(
             Ok(reply)
         }
         WritePolicy::Approve => {
-            let key = idempotency_key(
-                &toolbox.workflow,
-                &tools.item_key,
-                &tools.scope,
-                name,
-                ordinal,
-            );
-            let intent = store
-                .record_intent(&key, toolbox.run_id(), &tools.item_key, name, &args_value)
-                .await?;
+            let (key, intent) = intent_of(tools, name, ordinal, &args_value).await?;
             let reply = match intent.state {
                 IntentState::Succeeded | IntentState::Reconciled => already_applied(&intent),
                 IntentState::Rejected => ToolReply::error(
@@ -136,16 +150,7 @@ pub(crate) async fn write(
             Ok(reply)
         }
         WritePolicy::Apply => {
-            let key = idempotency_key(
-                &toolbox.workflow,
-                &tools.item_key,
-                &tools.scope,
-                name,
-                ordinal,
-            );
-            let intent = store
-                .record_intent(&key, toolbox.run_id(), &tools.item_key, name, &args_value)
-                .await?;
+            let (key, intent) = intent_of(tools, name, ordinal, &args_value).await?;
             if !intent.created {
                 match intent.state {
                     IntentState::Succeeded | IntentState::Reconciled => {

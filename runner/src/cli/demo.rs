@@ -42,11 +42,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (Some(embedded), Some(sandbox)) = (embedded, sandbox) else {
         anyhow::bail!("the demo sandbox did not start");
     };
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = args.database.clone().into_os_string();
-        path.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(path));
-    }
+    database::remove_sqlite_files(&args.database);
     let db_path = args.database.to_string_lossy().into_owned();
     let store = Store::connect(&database::sqlite_url(&db_path))
         .await

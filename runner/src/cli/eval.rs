@@ -3,11 +3,13 @@
 //! command evaluates OpenAI, a local OpenAI-compatible server and the offline baseline.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use zoho_desk_mcp::catalog::Catalog;
 use zoho_desk_mcp::registry::database;
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
@@ -54,18 +56,9 @@ pub struct EvalArgs {
 pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let catalog = backend::catalog()?;
     let gold = Gold::load(&args.gold)?;
-    let seed_text = std::fs::read_to_string(&args.dataset)
-        .with_context(|| format!("could not read the dataset {}", args.dataset.display()))?;
-    let ticket_count = SeedData::from_json_str(&seed_text)
-        .with_context(|| {
-            format!(
-                "the dataset {} is not a valid seed file",
-                args.dataset.display()
-            )
-        })?
-        .to_json()["tickets"]
-        .as_array()
-        .map_or(0, Vec::len);
+    let seed = SeedData::from_path(&args.dataset)
+        .with_context(|| format!("could not load the dataset {}", args.dataset.display()))?;
+    let ticket_count = seed.ticket_count();
 
     let mut reports = Vec::new();
     for target in &args.targets {
@@ -96,8 +89,16 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 decider.label()
             );
         }
-        let seed = SeedData::from_json_str(&seed_text)?;
-        let report = evaluate_one(&workflow, kind, &decider, seed, &gold, args.json).await?;
+        let report = evaluate_one(
+            catalog.clone(),
+            &workflow,
+            kind,
+            &decider,
+            seed.clone(),
+            &gold,
+            args.json,
+        )
+        .await?;
         if !args.json {
             println!("{}\n", render(&report));
         }
@@ -140,6 +141,7 @@ fn decider(workflow: &mut Workflow, model: Option<&str>) -> anyhow::Result<Decid
 }
 
 async fn evaluate_one(
+    catalog: Arc<Catalog>,
     workflow: &Workflow,
     kind: EvalKind,
     decider: &Decider,
@@ -148,7 +150,7 @@ async fn evaluate_one(
     quiet: bool,
 ) -> anyhow::Result<EvalReport> {
     let backend = SandboxBackend::start_with(
-        backend::catalog()?,
+        catalog,
         SandboxConfig {
             seed_data: Some(seed),
             ..Default::default()
@@ -200,11 +202,7 @@ impl ScratchDb {
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(Path::new(&path));
-        }
+        database::remove_sqlite_files(&self.path);
     }
 }
 

@@ -17,21 +17,7 @@ pub fn messages(body: &Value) -> Vec<Value> {
     body["messages"].as_array().cloned().unwrap_or_default()
 }
 
-/// The ticket id the prompt names (`ticket <id>`).
-pub fn ticket_in_prompt(body: &Value) -> String {
-    let prompt = messages(body)
-        .iter()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    prompt
-        .split_whitespace()
-        .skip_while(|w| *w != "ticket")
-        .nth(1)
-        .unwrap_or_default()
-        .trim_matches(|c: char| !c.is_ascii_digit())
-        .to_owned()
-}
+pub use deskhand_e2e::agents::ticket_in_prompt;
 
 /// Tool results in the conversation so far.
 pub fn tool_results(body: &Value) -> usize {
