@@ -4,8 +4,10 @@ use tokio::time::Instant;
 /// The fixed epoch every generated org is laid out against ("the last 30 days" ends here).
 pub(crate) const EPOCH_MILLIS: i64 = 1_772_442_000_000; // 2026-03-02T09:00:00.000Z
 
-/// The sandbox's "now": the fixed epoch plus the time elapsed since start. Seeded timestamps are
-/// therefore reproducible for a seed, while writes still move forward in time and sort after them.
+/// The sandbox's "now": the real time, as Zoho's (never earlier than the fixed epoch plus the time
+/// elapsed since start). Seeded timestamps are laid out before the epoch and so reproducible for a
+/// seed; writes sort after them, and clients that bound a search by their own clock (reconciling
+/// a lost write) see what they would see on Zoho.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     started: Instant,
@@ -20,7 +22,7 @@ impl Clock {
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
         let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default();
-        epoch() + elapsed
+        Utc::now().max(epoch() + elapsed)
     }
 
     pub(crate) fn now_iso(&self) -> String {

@@ -36,8 +36,9 @@
 //!   `departmentId` it searches the ticket's department, `0` searches all.
 //! * Views, products, accounts, attachments, tags and custom `filters` are not modelled; `viewId` is
 //!   accepted and ignored, `filters` is refused as an extra parameter.
-//! * Time runs from a fixed epoch (2026-03-02T09:00:00Z) at wall-clock speed, so generated data is
-//!   the same for a seed.
+//! * Generated data is laid out before a fixed epoch (2026-03-02T09:00:00Z), so it is the same for
+//!   a seed; writes are stamped with the real time, as Zoho stamps them, so a client can compare
+//!   a new entry's creation time with its own clock.
 //! * The token's user is the org's first active agent; all writes are attributed to it.
 
 mod accounts;

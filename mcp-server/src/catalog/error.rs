@@ -109,7 +109,11 @@ impl From<ZohoError> for ToolError {
             },
             ZohoError::Decode { status, snippet } => ToolError::Upstream(UpstreamError {
                 status,
-                error_code: None,
+                // A 2xx whose body cannot be read ran upstream: callers must not take it for a
+                // refusal (a write may have landed), so it gets a code of its own.
+                error_code: (200..300)
+                    .contains(&status)
+                    .then(|| "UNREADABLE_RESPONSE".to_owned()),
                 message: format!("upstream returned HTTP {status} with a non-JSON body: {snippet}"),
                 errors: None,
                 ratelimit: None,
@@ -139,6 +143,7 @@ mod tests {
                 remaining: Some(0),
                 reset: Some(30),
                 retry_after: Some(30),
+                weight: None,
             }),
         });
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Executes tool calls: validate, route, call Zoho once, shape the result. The gateway never
 //! retries, sleeps or throttles; every upstream failure comes back as a [`ToolError`].
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -9,7 +10,14 @@ use tokio::sync::Semaphore;
 use super::cursor::Cursor;
 use super::routing::{self, Request};
 use super::{Catalog, EnvelopeKey, MethodKind, Operation, ToolError, ToolSpec, composite, schema};
-use crate::zoho::{UpstreamError, ZohoClient, ZohoResponse, lenient};
+use crate::zoho::{RateLimitInfo, UpstreamError, ZohoClient, ZohoResponse, lenient};
+
+tokio::task_local! {
+    /// The rate-limit fields of the upstream answers of the tool call in progress, so successful
+    /// results can carry them too: a client that sees its budget shrink can pace itself before
+    /// Zoho starts refusing.
+    static METER: RefCell<Option<RateLimitInfo>>;
+}
 
 #[derive(Clone, Debug)]
 pub struct Gateway {
@@ -74,6 +82,22 @@ impl Gateway {
                 })
             }
         }
+    }
+
+    /// Like [`call`](Self::call), also returning the rate-limit fields of the last upstream answer
+    /// that carried any (the composite tool makes several calls).
+    pub async fn call_metered(
+        &self,
+        tool: &str,
+        args: Map<String, Value>,
+    ) -> (Result<Value, ToolError>, Option<RateLimitInfo>) {
+        METER
+            .scope(RefCell::new(None), async {
+                let result = self.call(tool, args).await;
+                let seen = METER.with(|m| *m.borrow());
+                (result, seen)
+            })
+            .await
     }
 
     /// Merges a cursor's query into the arguments, then validates them; returns the validated
@@ -347,10 +371,15 @@ impl Gateway {
             ),
             None => None,
         };
-        Ok(self
+        let resp = self
             .client
             .request(req.http, &req.path, &req.query, req.body.as_ref())
-            .await?)
+            .await?;
+        if !resp.ratelimit.is_empty() {
+            // Outside `call_metered` there is no meter, and nothing to record.
+            let _ = METER.try_with(|m| *m.borrow_mut() = Some(resp.ratelimit));
+        }
+        Ok(resp)
     }
 }
 

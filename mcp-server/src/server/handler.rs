@@ -29,15 +29,16 @@ pub struct Scope {
 /// Filled by the handler when a tool call met an upstream 429, so the HTTP layer can repeat the
 /// limit in `ratelimit-*` response headers. Inserted into the HTTP request's extensions.
 #[derive(Debug, Clone, Default)]
-pub struct RateLimitSlot(pub Arc<Mutex<Option<RateLimitInfo>>>);
+pub struct RateLimitSlot(pub Arc<Mutex<Option<(RateLimitInfo, bool)>>>);
 
 impl RateLimitSlot {
-    pub fn take(&self) -> Option<RateLimitInfo> {
+    /// The fields, and whether they came with a 429 (then `retry-after` is sent too).
+    pub fn take(&self) -> Option<(RateLimitInfo, bool)> {
         self.0.lock().ok().and_then(|mut g| g.take())
     }
-    fn put(&self, info: RateLimitInfo) {
+    fn put(&self, info: RateLimitInfo, limited: bool) {
         if let Ok(mut g) = self.0.lock() {
-            *g = Some(info);
+            *g = Some((info, limited));
         }
     }
 }
@@ -98,18 +99,47 @@ impl ZohoDeskMcpServer {
         arguments: Map<String, Value>,
         slot: Option<&RateLimitSlot>,
     ) -> CallToolResult {
-        match self.gateway.call(name, arguments).await {
-            Ok(value) => CallToolResult::structured(value),
-            Err(err) => {
+        match self.gateway.call_metered(name, arguments).await {
+            (Ok(value), seen) => {
+                let mut result = CallToolResult::structured(value);
+                if let Some(info) = seen.filter(|i| !i.is_empty()) {
+                    let mut meta = rmcp::model::MetaObject::new();
+                    meta.0.insert("ratelimit".into(), ratelimit_json(&info));
+                    result.meta = Some(meta);
+                    if let Some(slot) = slot {
+                        slot.put(info, false);
+                    }
+                }
+                result
+            }
+            (Err(err), _) => {
                 if let (ToolError::Upstream(up), Some(slot)) = (&err, slot)
                     && up.status == 429
                 {
-                    slot.put(up.ratelimit.unwrap_or_default());
+                    slot.put(up.ratelimit.unwrap_or_default(), true);
                 }
                 error_result(&err)
             }
         }
     }
+}
+
+/// The rate-limit fields as the `ratelimit` object of a result's `_meta`: the same names as in
+/// an error's structured content, only the known ones.
+fn ratelimit_json(info: &RateLimitInfo) -> Value {
+    let fields = [
+        ("limit", info.limit),
+        ("remaining", info.remaining),
+        ("reset", info.reset),
+        ("retry_after", info.retry_after),
+        ("weight", info.weight),
+    ];
+    Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), json!(v))))
+            .collect(),
+    )
 }
 
 /// An `isError` result whose text starts with one readable sentence for the model, followed by

@@ -230,8 +230,12 @@ async fn mcp_endpoint(
     request.extensions_mut().insert(slot.clone());
     let Ok(response) = service.oneshot(request).await;
     let mut response = response.map(Body::new);
-    if let Some(info) = slot.take() {
-        add_ratelimit_headers(response.headers_mut(), &info);
+    if let Some((info, limited)) = slot.take() {
+        if limited {
+            add_ratelimit_headers(response.headers_mut(), &info);
+        } else {
+            add_budget_headers(response.headers_mut(), &info);
+        }
     }
     response
 }
@@ -250,6 +254,22 @@ pub fn add_ratelimit_headers(headers: &mut HeaderMap, info: &RateLimitInfo) {
     set("ratelimit-remaining", info.remaining);
     set("ratelimit-reset", info.reset.or(info.retry_after));
     set("retry-after", info.retry_after.or(info.reset));
+}
+
+/// A successful call's budget as IETF fields: `ratelimit-remaining` (and limit and reset when
+/// known), never `retry-after`, which would tell HTTP clients to back off from a success.
+pub fn add_budget_headers(headers: &mut HeaderMap, info: &RateLimitInfo) {
+    for (name, value) in [
+        ("ratelimit-limit", info.limit),
+        ("ratelimit-remaining", info.remaining),
+        ("ratelimit-reset", info.reset),
+    ] {
+        if let Some(v) = value
+            && let Ok(v) = HeaderValue::from_str(&v.to_string())
+        {
+            headers.insert(name, v);
+        }
+    }
 }
 
 async fn list_servers(State(state): State<HttpState>, headers: HeaderMap) -> Response {

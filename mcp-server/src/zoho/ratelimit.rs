@@ -13,6 +13,9 @@ pub struct RateLimitInfo {
     /// Seconds until the quota returns (delta, never a timestamp).
     pub reset: Option<u64>,
     pub retry_after: Option<u64>,
+    /// Credits this call cost (Zoho's `X-Rate-Limit-Request-Weight-v3`), so a client can tell
+    /// how many more calls `remaining` allows.
+    pub weight: Option<u64>,
 }
 
 impl RateLimitInfo {
@@ -76,6 +79,9 @@ impl RateLimitInfo {
         // Zoho's own: credits left today.
         if let Some(v) = nonempty(text("x-rate-limit-remaining-v3")) {
             info.remaining = info.remaining.or_else(|| leading_u64(first_member(&v)));
+        }
+        if let Some(v) = nonempty(text("x-rate-limit-request-weight-v3")) {
+            info.weight = leading_u64(first_member(&v));
         }
         if let Some(v) = nonempty(text("retry-after")) {
             info.retry_after = parse_retry_after(&v, now);
@@ -153,7 +159,8 @@ mod tests {
                 limit: None,
                 remaining: Some(0),
                 reset: Some(120),
-                retry_after: Some(120)
+                retry_after: Some(120),
+                weight: None,
             }
         );
     }
@@ -184,7 +191,8 @@ mod tests {
                 limit: Some(110),
                 remaining: Some(109),
                 reset: Some(60),
-                retry_after: None
+                retry_after: None,
+                weight: None,
             }
         );
     }
@@ -201,7 +209,8 @@ mod tests {
                 limit: Some(100),
                 remaining: Some(50),
                 reset: Some(5),
-                retry_after: None
+                retry_after: None,
+                weight: None,
             }
         );
         let info = RateLimitInfo::from_headers(&headers(&[("RateLimit-Policy", "100;w=10")]));
@@ -220,7 +229,8 @@ mod tests {
                 limit: Some(100),
                 remaining: Some(50),
                 reset: Some(30),
-                retry_after: None
+                retry_after: None,
+                weight: None,
             }
         );
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -68,18 +69,43 @@ pub enum Finish {
 }
 
 impl Finish {
-    /// Whether every other item would fail the same way, so the run should stop taking items.
-    pub fn stops_the_run(&self) -> bool {
+    /// A fault outside the ticket: every other item would meet it too, so the run stops (a
+    /// circuit breaker) and the item is deferred without counting an attempt. `None` for the
+    /// ticket's own failures (a model that never answers well, a tool the ticket makes fail).
+    pub fn outside_fault(&self) -> Option<OutsideFault> {
+        let fault = |not_before: Option<DateTime<Utc>>| OutsideFault {
+            reason: self.to_string(),
+            not_before,
+        };
         match self {
-            Finish::Llm(e) => {
-                !e.is_transient()
-                    && !matches!(e, LlmError::BadRequest { .. } | LlmError::Decode { .. })
+            Finish::Halt(Halt::RateLimited { until, .. }) => Some(fault(Some(*until))),
+            Finish::Halt(Halt::Unreachable(_) | Halt::Unauthorized(_) | Halt::Store(_)) => {
+                Some(fault(None))
             }
-            Finish::TokenBudget(_) => true,
-            Finish::Halt(Halt::Store(_)) => true,
-            _ => false,
+            Finish::TokenBudget(_) => Some(fault(None)),
+            Finish::Llm(LlmError::RateLimited { last_wait, .. }) => Some(fault(
+                last_wait
+                    .and_then(|w| chrono::Duration::from_std(w).ok())
+                    .and_then(|w| Utc::now().checked_add_signed(w)),
+            )),
+            // A model name the provider does not know is the workflow's mistake, not the ticket's.
+            Finish::Llm(LlmError::BadRequest { status: 404, .. }) => Some(fault(None)),
+            Finish::Llm(LlmError::BadRequest { .. } | LlmError::Decode { .. }) => None,
+            Finish::Llm(_) => Some(fault(None)),
+            Finish::Halt(Halt::Unsettled { .. })
+            | Finish::MaxSteps(_)
+            | Finish::InvalidOutput(_)
+            | Finish::Tool(_) => None,
         }
     }
+}
+
+/// Why a run stopped for reasons no ticket is to blame for, and when to try its items again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutsideFault {
+    pub reason: String,
+    /// When the fault is known to end (a rate limit's reset); `None`: the next run may try.
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 impl From<StoreError> for Finish {

@@ -8,5 +8,5 @@ pub mod reconcile;
 pub mod toolbox;
 pub mod writes;
 
-pub use conversation::{Conversation, Finish};
+pub use conversation::{Conversation, Finish, OutsideFault};
 pub use toolbox::{Halt, ItemTools, ToolInfo, ToolReply, Toolbox};

@@ -4,9 +4,11 @@
 //! Each write tool of the catalog has a check against the ticket's state, read through the
 //! composite context tool (ticket, threads with content, comments) in one call: an update landed
 //! when every field it set has that value; a comment or reply landed when the ticket has one with
-//! the same text. A tool without a check is `Unknown`, and its intent stays unsettled rather than
-//! being resent blindly.
+//! the same text (equal after normalisation, not merely containing it) created after the write
+//! was sent, so an older identical note never stands in for a lost new one. A tool without a
+//! check is `Unknown`, and its intent stays unsettled rather than being resent blindly.
 
+use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
 use crate::store::{Intent, IntentState, StoreError};
@@ -19,6 +21,11 @@ pub const SEND_REPLY: &str = "zoho_desk_tickets_send_reply";
 pub const DRAFT_REPLY: &str = "zoho_desk_tickets_draft_reply";
 pub const MOVE_TICKET: &str = "zoho_desk_tickets_move";
 pub const TICKET_CONTEXT: &str = "zoho_desk_tickets_get_full_context";
+
+/// How far Zoho's clock may run behind ours when a new entry's creation time is compared with the
+/// moment the write was sent. Larger than any sane NTP drift, far smaller than the gap between a
+/// run's note and the same note of an earlier run.
+pub const CLOCK_SKEW_MS: i64 = 30_000;
 
 /// What Zoho says about a write.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,9 +67,16 @@ pub async fn check(toolbox: &Toolbox, intent: &Intent) -> Landing {
             fields.remove("ticketId");
             update_landed(&context["ticket"], &fields)
         }
-        ADD_COMMENT => text_landed(&context["comments"], &args),
-        _ => text_landed(&context["threads"], &args),
+        ADD_COMMENT => text_landed(&context["comments"], &args, sent_since(intent)),
+        _ => text_landed(&context["threads"], &args, sent_since(intent)),
     }
+}
+
+/// The earliest creation time (ms since the epoch) a landed entry of this intent can have: its
+/// last change (a `sent` intent's is the send, a `recorded` one's precedes any send), less the
+/// allowed clock skew.
+fn sent_since(intent: &Intent) -> i64 {
+    intent.updated_at.saturating_sub(CLOCK_SKEW_MS)
 }
 
 fn update_landed(ticket: &Value, args: &Map<String, Value>) -> Landing {
@@ -80,21 +94,46 @@ fn update_landed(ticket: &Value, args: &Map<String, Value>) -> Landing {
     }
 }
 
-fn text_landed(list: &Value, args: &Map<String, Value>) -> Landing {
+fn text_landed(list: &Value, args: &Map<String, Value>, since_ms: i64) -> Landing {
     let Some(wanted) = args.get("content").and_then(Value::as_str).map(normalise) else {
         return Landing::Unknown("the recorded write has no content".into());
     };
+    if wanted.is_empty() {
+        return Landing::Unknown("the recorded write has empty content".into());
+    }
     let Some(entries) = list.as_array() else {
         return Landing::Unknown("the context has no list to check".into());
     };
-    match entries.iter().find(|e| {
-        e["content"]
+    let mut undated = false;
+    for entry in entries {
+        if entry["content"]
             .as_str()
-            .is_some_and(|c| !wanted.is_empty() && normalise(c).contains(&wanted))
-    }) {
-        Some(found) => Landing::Landed(found.clone()),
-        None => Landing::NotLanded,
+            .is_none_or(|c| normalise(c) != wanted)
+        {
+            continue;
+        }
+        match created_ms(entry) {
+            Some(at) if at >= since_ms => return Landing::Landed(entry.clone()),
+            Some(_) => {}
+            None => undated = true,
+        }
     }
+    if undated {
+        // The same text without a readable date could be the write or an older twin: neither
+        // resend (a duplicate) nor give up (a loss); leave it for a later check.
+        Landing::Unknown("an entry with the same text has no readable creation time".into())
+    } else {
+        Landing::NotLanded
+    }
+}
+
+/// When a comment (`commentedTime`) or thread (`createdTime`) was created, in ms since the epoch.
+fn created_ms(entry: &Value) -> Option<i64> {
+    ["commentedTime", "createdTime"]
+        .iter()
+        .find_map(|k| entry[*k].as_str())
+        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.timestamp_millis())
 }
 
 /// Zoho answers ids as strings and may echo numbers as strings; compare by text for scalars.

@@ -40,6 +40,10 @@ pub enum Halt {
     },
     #[error("{0}")]
     Unreachable(McpError),
+    /// Zoho refused the connection's credentials (HTTP 401: a revoked refresh token, the token
+    /// endpoint's limit): every item would fail the same way.
+    #[error("Zoho Desk refused the credentials: {0}")]
+    Unauthorized(String),
     /// A write whose fate is unknown and could not be checked: the next run reconciles it.
     #[error("a {tool} call may or may not have been applied and could not be checked: {reason}")]
     Unsettled { tool: String, reason: String },
@@ -221,6 +225,9 @@ impl Toolbox {
     pub async fn read(&self, name: &str, args: Map<String, Value>) -> Result<Value, ReadError> {
         match self.send(name, args).await {
             CallOutcome::Answered(McpOutcome::Ok(value)) => Ok(value),
+            CallOutcome::Answered(McpOutcome::ToolError(f)) if f.status == Some(401) => {
+                Err(ReadError::Halt(Halt::Unauthorized(f.message)))
+            }
             CallOutcome::Answered(McpOutcome::ToolError(f)) => Err(ReadError::Failed {
                 tool: name.to_owned(),
                 status: f.status,
@@ -387,14 +394,16 @@ impl ItemTools<'_> {
                             .map(str::to_owned)
                             .unwrap_or_else(|| v.to_string())
                     });
-                if named.as_deref().is_some_and(|id| id != target) {
+                // Fail closed: a write that names no ticket (a new ticket, a contact, an
+                // article) is as far outside the item as one naming another ticket.
+                if named.as_deref() != Some(target.as_str()) {
                     return self
                         .refuse(
                             step,
                             name,
                             Value::Object(args),
                             &format!(
-                                "this item may only write to ticket {target}; writes to other tickets are refused"
+                                "this item may only write to ticket {target}; writes that name another ticket or none are refused"
                             ),
                         )
                         .await;
@@ -538,6 +547,9 @@ pub(crate) fn answer_to_reply(
 ) -> Result<(ToolReply, Option<u16>, Option<String>), Halt> {
     match outcome {
         CallOutcome::Answered(McpOutcome::Ok(value)) => Ok((ToolReply::ok(value), None, None)),
+        CallOutcome::Answered(McpOutcome::ToolError(f)) if f.status == Some(401) => {
+            Err(Halt::Unauthorized(f.message))
+        }
         CallOutcome::Answered(McpOutcome::ToolError(f)) => {
             let content = if f.raw.is_null() {
                 json!({ "error": f.message })

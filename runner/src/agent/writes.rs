@@ -304,10 +304,11 @@ async fn settle_outcome(
 ) -> Result<Settled, Halt> {
     let store = toolbox.store();
     let key = intent.idempotency_key.as_str();
-    // A write that may have happened: 5xx (Zoho may have committed before failing), a dropped
-    // connection or a timeout. Ask Zoho before deciding.
+    // A write without a readable success may have happened: a 5xx (Zoho may have committed
+    // before failing), a dropped connection, a timeout, or a 2xx whose body was unreadable. Ask
+    // Zoho before deciding, and never count it as a refusal.
     let uncertain = match &outcome {
-        CallOutcome::Answered(McpOutcome::ToolError(f)) => f.status.is_none_or(|s| s >= 500),
+        CallOutcome::Answered(McpOutcome::ToolError(f)) => f.may_have_landed(),
         CallOutcome::Unreachable(_) => true,
         _ => false,
     };

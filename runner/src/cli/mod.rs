@@ -5,6 +5,7 @@ pub mod backend;
 mod demo;
 mod eval;
 mod history;
+mod items;
 mod mcp;
 mod run;
 mod sandbox;
@@ -58,6 +59,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Review the writes queued under `writes: approve`: list, show, approve (applies it), reject.
     Approvals(approvals::ApprovalsArgs),
+    /// Work items: list them (deferred, failed, abandoned...) and retry them.
+    Items(items::ItemsArgs),
     /// Score a workflow on a labelled dataset: routing accuracy, grounded replies, tokens, time.
     Eval(eval::EvalArgs),
     /// Run every workflow that has a `schedule`, once per tick across replicas; /metrics and /healthz.
@@ -76,5 +79,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(args) => approvals::run(args).await,
         Command::Schedule(args) => schedule::run(args).await,
         Command::Eval(args) => eval::run(args).await,
+        Command::Items(args) => items::run(args).await,
     }
 }

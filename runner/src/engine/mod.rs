@@ -275,7 +275,14 @@ impl Engine {
             total: i64::try_from(items.len()).unwrap_or(i64::MAX),
             succeeded: count(&items, &[AttemptStatus::Succeeded]),
             failed: count(&items, &[AttemptStatus::Failed, AttemptStatus::Abandoned]),
-            skipped: count(&items, &[AttemptStatus::Skipped, AttemptStatus::Cancelled]),
+            skipped: count(
+                &items,
+                &[
+                    AttemptStatus::Skipped,
+                    AttemptStatus::Cancelled,
+                    AttemptStatus::Deferred,
+                ],
+            ),
         };
         let (status, error) = match outcome {
             Err(error) => (RunStatus::Failed, Some(error)),
@@ -359,7 +366,7 @@ impl Engine {
                     .map_or(for_each.max_items, |l| l.min(for_each.max_items));
                 let unfinished = self
                     .store
-                    .unfinished_items(&workflow.name, max_attempts)
+                    .resumable_items(&workflow.name, max_attempts)
                     .await
                     .map_err(|e| e.to_string())?;
                 for (key, payload) in unfinished {
@@ -419,6 +426,27 @@ impl Engine {
                     .await
                     .map_err(|e| e.to_string())?;
                 work.push((key, None));
+            }
+        }
+        // A template that does not render is the workflow's mistake, not the tickets': found
+        // before the first item is leased, it stops the run and no attempt is counted.
+        if decider.uses_llm() {
+            for (key, payload) in &work {
+                let rendered = workflow
+                    .render_prompt(info, payload.as_ref())
+                    .map(|_| ())
+                    .map_err(|e| format!("the prompt does not render for item {key}: {e}"))
+                    .and_then(
+                        |()| match workflow.render_system_prompt(info, payload.as_ref()) {
+                            Some(Err(e)) => Err(format!(
+                                "the system prompt does not render for item {key}: {e}"
+                            )),
+                            _ => Ok(()),
+                        },
+                    );
+                if let Err(reason) = rendered {
+                    return Err(format!("{reason}; no item was worked"));
+                }
             }
         }
         progress.selected(work.len());
@@ -560,41 +588,48 @@ impl ItemContext<'_> {
         );
         let outcome = decided.await;
 
-        let (status, item_outcome, error, output, stop) = match outcome {
+        let (status, end, error, output, stop) = match outcome {
             Decided::Answer(output) => (
                 AttemptStatus::Succeeded,
-                Some(ItemOutcome::Succeeded),
+                ItemEnd::Complete(ItemOutcome::Succeeded),
                 None,
                 Some(output),
                 None,
             ),
             Decided::Aborted => (
                 AttemptStatus::Cancelled,
-                None,
+                ItemEnd::Release,
                 Some("stopped before it finished".to_owned()),
                 None,
                 None,
             ),
-            Decided::Failed(finish) => {
-                let stop = finish.stops_the_run().then(|| finish.to_string());
-                (
+            Decided::Failed(finish) => match finish.outside_fault() {
+                // Not the ticket's fault: no attempt counted, the run stops taking items.
+                Some(fault) => (
+                    AttemptStatus::Deferred,
+                    ItemEnd::Defer(fault.not_before.map(|at| at.timestamp_millis())),
+                    Some(fault.reason.clone()),
+                    None,
+                    Some(fault.reason),
+                ),
+                None => (
                     AttemptStatus::Failed,
-                    Some(ItemOutcome::Failed),
+                    ItemEnd::Complete(ItemOutcome::Failed),
                     Some(finish.to_string()),
                     None,
-                    stop,
-                )
-            }
+                    None,
+                ),
+            },
             Decided::Broken(message) => (
                 AttemptStatus::Abandoned,
-                Some(ItemOutcome::Abandoned),
+                ItemEnd::Complete(ItemOutcome::Abandoned),
                 Some(message),
                 None,
                 None,
             ),
             Decided::TimedOut(after) => (
                 AttemptStatus::Failed,
-                Some(ItemOutcome::Failed),
+                ItemEnd::Complete(ItemOutcome::Failed),
                 Some(format!(
                     "item_timeout ({}) ran out",
                     crate::workflow::format_duration(after)
@@ -616,8 +651,8 @@ impl ItemContext<'_> {
                 },
             )
             .await?;
-        let final_status = match item_outcome {
-            Some(outcome) => {
+        let final_status = match end {
+            ItemEnd::Complete(outcome) => {
                 let item = store
                     .complete_item(
                         &lease,
@@ -634,8 +669,13 @@ impl ItemContext<'_> {
                     status
                 }
             }
-            None => {
+            ItemEnd::Release => {
                 store.release_item(&lease).await?;
+                status
+            }
+            ItemEnd::Defer(not_before) => {
+                let reason = error.as_deref().unwrap_or("deferred");
+                store.defer_item(&lease, not_before, reason).await?;
                 status
             }
         };
@@ -726,6 +766,16 @@ impl ItemContext<'_> {
 /// one's items are free again soon after they would have timed out anyway.
 fn lease_duration(item_timeout: Duration) -> Duration {
     item_timeout + item_timeout / 4 + Duration::from_secs(1)
+}
+
+/// How an item's lease is handed back.
+enum ItemEnd {
+    /// An attempt counted, with its outcome.
+    Complete(ItemOutcome),
+    /// Untouched (the run was aborted).
+    Release,
+    /// No attempt counted; not claimable before the time given (epoch ms), when known.
+    Defer(Option<i64>),
 }
 
 enum Decided {

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::mcp::connection::{self, EmbeddedServer};
 use crate::mcp::error::McpError;
-use crate::mcp::outcome::{ProtocolError, ToolOutcome};
+use crate::mcp::outcome::{ProtocolError, RateLimit, ToolOutcome, meta_ratelimit};
 use crate::workflow::McpConnection;
 
 /// A hung server must not hold an item forever; Zoho calls themselves time out well before this.
@@ -86,16 +86,32 @@ impl McpSession {
         name: &str,
         arguments: Map<String, Value>,
     ) -> Result<ToolOutcome, McpError> {
+        Ok(self.call_tool_metered(name, arguments).await?.0)
+    }
+
+    /// Like [`call_tool`](Self::call_tool), with the rate-limit fields a successful result
+    /// carries in its `_meta` (failures carry theirs in the outcome).
+    pub async fn call_tool_metered(
+        &self,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<(ToolOutcome, Option<RateLimit>), McpError> {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
         let answer = tokio::time::timeout(self.call_timeout, self.service.call_tool(params))
             .await
             .map_err(|_| self.timeout())?;
         match answer {
-            Ok(result) => Ok(ToolOutcome::from(result)),
-            Err(ServiceError::McpError(e)) => Ok(ToolOutcome::Protocol(ProtocolError {
-                code: e.code.0,
-                message: e.message.to_string(),
-            })),
+            Ok(result) => {
+                let budget = meta_ratelimit(&result);
+                Ok((ToolOutcome::from(result), budget))
+            }
+            Err(ServiceError::McpError(e)) => Ok((
+                ToolOutcome::Protocol(ProtocolError {
+                    code: e.code.0,
+                    message: e.message.to_string(),
+                }),
+                None,
+            )),
             Err(e) => Err(self.transport(e)),
         }
     }

@@ -58,6 +58,19 @@ impl ToolFailure {
         self.status.is_some_and(|s| (500..=599).contains(&s))
     }
 
+    /// Zoho answered 2xx but the body could not be read: the call ran upstream, its answer is
+    /// lost. A read is repeated like a 5xx; a write may have landed and is reconciled.
+    pub fn is_unreadable_success(&self) -> bool {
+        self.status.is_some_and(|s| (200..=299).contains(&s))
+    }
+
+    /// Whether the call may have taken effect upstream although no success was read: no status
+    /// at all (a server other than ours), a 5xx (Zoho may commit before failing), or a 2xx whose
+    /// body was unreadable.
+    pub fn may_have_landed(&self) -> bool {
+        self.status.is_none() || self.is_server_error() || self.is_unreadable_success()
+    }
+
     /// Zoho's concurrency 429: too many calls in flight, as opposed to an exhausted credit budget.
     pub fn is_concurrency_limit(&self) -> bool {
         self.is_rate_limited() && self.error_code.as_deref() == Some("TOO_MANY_REQUESTS")
@@ -73,6 +86,8 @@ pub struct RateLimit {
     pub remaining: Option<u64>,
     pub reset: Option<u64>,
     pub retry_after: Option<u64>,
+    /// Credits the call cost, when the server says (Zoho's request weight).
+    pub weight: Option<u64>,
 }
 
 impl RateLimit {
@@ -84,6 +99,7 @@ impl RateLimit {
             remaining: field("remaining"),
             reset: field("reset"),
             retry_after: field("retry_after").or_else(|| field("retryAfter")),
+            weight: field("weight"),
         };
         (rl != RateLimit::default()).then_some(rl)
     }
@@ -126,6 +142,16 @@ impl From<CallToolResult> for ToolOutcome {
         };
         ToolOutcome::Ok(value)
     }
+}
+
+/// The rate-limit fields a successful result carries in `_meta.ratelimit` (our gateway sends
+/// them so the client can pace before the budget is gone).
+pub fn meta_ratelimit(result: &CallToolResult) -> Option<RateLimit> {
+    result
+        .meta
+        .as_ref()
+        .and_then(|m| m.0.get("ratelimit"))
+        .and_then(RateLimit::from_value)
 }
 
 fn text_of(result: &CallToolResult) -> String {
@@ -213,7 +239,8 @@ mod tests {
                 limit: None,
                 remaining: Some(0),
                 reset: None,
-                retry_after: Some(7)
+                retry_after: Some(7),
+                weight: None,
             })
         );
         assert_eq!(f.ratelimit.unwrap().delay(), Some(Duration::from_secs(7)));

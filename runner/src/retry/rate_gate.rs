@@ -6,6 +6,11 @@
 //! hours away) and a cap on calls in flight (429 `TOO_MANY_REQUESTS`, `Retry-After: 1`). The first
 //! is a point in time and closes the gate; the second is a number and lowers the in-flight limit
 //! (halved once per round of calls, grown back by one per quiet `recover_after`).
+//!
+//! Successful answers count too: our gateway passes the budget left (`remaining`) and what a call
+//! cost (`weight`) on every result, so the gate lets no more calls into flight than the budget
+//! can pay for. When less than one call's worth is left, a single call goes out to learn the
+//! reset (its 429 closes the gate) instead of every worker meeting its own 429.
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -72,6 +77,11 @@ struct State {
     generation: u64,
     last_limit_change: Instant,
     closures: u64,
+    /// The budget left as the latest answer reported it; forgotten when a closure ends (the
+    /// window it belonged to is over).
+    remaining: Option<u64>,
+    /// What one call costs, as last reported (1 until told).
+    weight: u64,
 }
 
 enum Step {
@@ -105,6 +115,8 @@ impl RateGate {
                     generation: 0,
                     last_limit_change: Instant::now(),
                     closures: 0,
+                    remaining: None,
+                    weight: 1,
                 }),
                 config,
                 released: Notify::new(),
@@ -146,7 +158,10 @@ impl RateGate {
                         Step::Sleep(until)
                     }
                     _ => {
-                        s.closed_until = None;
+                        if s.closed_until.take().is_some() {
+                            // A new window: the old budget figure says nothing about it.
+                            s.remaining = None;
+                        }
                         let slot = match s.release_cursor {
                             Some(cursor) if parked && !has_slot => {
                                 has_slot = true;
@@ -159,7 +174,7 @@ impl RateGate {
                         };
                         if let Some(slot) = slot {
                             Step::Sleep(slot)
-                        } else if s.in_flight >= s.limit {
+                        } else if s.in_flight >= s.admissible() {
                             released.as_mut().enable();
                             Step::Released
                         } else {
@@ -195,6 +210,26 @@ impl RateGate {
         self.closed_for()
     }
 
+    /// Reads the budget a successful answer reported, so the gate paces before it is spent.
+    pub fn observe_budget(&self, budget: Option<&RateLimit>) {
+        let Some(budget) = budget else { return };
+        let room = {
+            let mut s = self.lock();
+            if let Some(weight) = budget.weight.filter(|w| *w > 0) {
+                s.weight = weight;
+            }
+            if budget.remaining.is_some() {
+                s.remaining = budget.remaining;
+            }
+            s.in_flight < s.admissible()
+        };
+        if room {
+            self.inner.released.notify_waiters();
+        }
+        // A budget reported spent with a known reset closes the gate like a 429 would.
+        self.observe(Some(budget), false);
+    }
+
     /// How much longer the gate stays closed, if it is.
     pub fn closed_for(&self) -> Option<Duration> {
         let s = self.lock();
@@ -205,6 +240,11 @@ impl RateGate {
     /// The current cap on calls in flight.
     pub fn in_flight_limit(&self) -> usize {
         self.lock().limit
+    }
+
+    /// Calls the gate lets into flight at the moment (concurrency limit and known budget).
+    pub fn admissible(&self) -> usize {
+        self.lock().admissible()
     }
 
     /// How many times the gate has closed (for metrics and tests).
@@ -259,6 +299,19 @@ impl RateGate {
 }
 
 impl State {
+    /// Calls allowed in flight now: the concurrency limit, lowered to what the known budget
+    /// pays for; at least one, to learn the reset when the budget is spent.
+    fn admissible(&self) -> usize {
+        match self.remaining {
+            Some(remaining) => {
+                let affordable =
+                    usize::try_from(remaining / self.weight.max(1)).unwrap_or(usize::MAX);
+                self.limit.min(affordable.max(1))
+            }
+            None => self.limit,
+        }
+    }
+
     fn recover(&mut self, now: Instant, cfg: &GateConfig, released: &Notify) {
         if self.limit < cfg.max_in_flight && now - self.last_limit_change >= cfg.recover_after {
             self.limit += 1;
@@ -280,6 +333,12 @@ impl GatePermit {
     /// and exhausted budgets close the gate.
     pub fn observe(&self, outcome: &ToolOutcome) -> Option<Duration> {
         let failure = outcome.failure()?;
+        if let Some(rl) = &failure.ratelimit {
+            let mut s = self.gate.lock();
+            if rl.remaining.is_some() {
+                s.remaining = rl.remaining;
+            }
+        }
         if failure.is_concurrency_limit() {
             self.gate.lower_concurrency(self.generation);
             return self.gate.observe(failure.ratelimit.as_ref(), false);
@@ -306,6 +365,7 @@ mod tests {
             remaining,
             reset,
             retry_after,
+            weight: None,
         }
     }
 

@@ -12,6 +12,10 @@ use crate::retry::RetryObserver;
 use crate::retry::backoff::{ServerErrorBackoff, jitter};
 use crate::retry::rate_gate::{ClosedUntil, RateGate};
 
+/// The first backoff after a 429 that reports no reset, doubled per repeat up to the maximum.
+const UNTIMED_429_BASE: Duration = Duration::from_secs(1);
+const UNTIMED_429_MAX: Duration = Duration::from_secs(64);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Repeats after 429s, at most.
@@ -103,24 +107,33 @@ pub async fn call_with_retry(
                 return rate_limited(until - tokio::time::Instant::now(), last_429);
             }
         };
-        let answer = session.call_tool(name, args.clone()).await;
+        let answer = session.call_tool_metered(name, args.clone()).await;
         let honour = policy.on_rate_limit == RateLimitStrategy::HonourReset;
         let gate_closed = match &answer {
-            Ok(outcome) if honour => permit.observe(outcome),
+            Ok((outcome, budget)) if honour => {
+                gate.observe_budget(budget.as_ref());
+                permit.observe(outcome)
+            }
             _ => None,
         };
         drop(permit);
+        let answer = answer.map(|(outcome, _)| outcome);
 
         let (wait, reason) = match answer {
             Ok(ToolOutcome::ToolError(failure)) if failure.is_rate_limited() => {
+                let reported = failure.ratelimit.and_then(|r| r.delay());
                 let own = match policy.on_rate_limit {
-                    RateLimitStrategy::HonourReset => {
-                        failure
-                            .ratelimit
-                            .and_then(|r| r.delay())
-                            .unwrap_or(Duration::from_secs(1))
-                            + jitter(policy.rate_limit_jitter)
-                    }
+                    RateLimitStrategy::HonourReset => match reported {
+                        Some(delay) => delay + jitter(policy.rate_limit_jitter),
+                        // A 429 that says nothing of its reset: exponential backoff with full
+                        // jitter, not a fixed second that hammers a limit 20 times in 20 s.
+                        None => {
+                            let cap = UNTIMED_429_BASE
+                                .saturating_mul(1u32 << rate_retries.min(16))
+                                .min(UNTIMED_429_MAX);
+                            cap / 2 + jitter(cap / 2)
+                        }
+                    },
                     RateLimitStrategy::Backoff { base, max } => {
                         let cap = base.saturating_mul(1u32 << rate_retries.min(16)).min(max);
                         cap / 2 + jitter(cap / 2)
@@ -129,9 +142,15 @@ pub async fn call_with_retry(
                         return CallOutcome::Answered(ToolOutcome::ToolError(failure));
                     }
                 };
-                // When the answer closed the shared gate, the gate does the waiting (and the
-                // staggered release); otherwise (a concurrency 429) this call waits alone.
-                let wait = gate_closed.unwrap_or(own);
+                // When the answer closed the shared gate until a reported reset, the gate does
+                // the waiting (and the staggered release); otherwise (a concurrency 429, or no
+                // reset reported) this call waits alone, at least as long as the gate.
+                let gate_waits = gate_closed.is_some() && reported.is_some();
+                let wait = if gate_waits {
+                    gate_closed.unwrap_or(own)
+                } else {
+                    own.max(gate_closed.unwrap_or_default())
+                };
                 let reason = format!(
                     "429 {}",
                     failure.error_code.as_deref().unwrap_or("rate limited")
@@ -146,12 +165,14 @@ pub async fn call_with_retry(
                 rate_waited += wait;
                 last_429 = Some(failure);
                 report(observer, name, attempt, wait, &reason);
-                if gate_closed.is_none() {
+                if !gate_waits {
                     tokio::time::sleep(wait).await;
                 }
                 continue;
             }
-            Ok(ToolOutcome::ToolError(failure)) if failure.is_server_error() => {
+            Ok(ToolOutcome::ToolError(failure))
+                if failure.is_server_error() || failure.is_unreadable_success() =>
+            {
                 if !is_safe(session, name, policy, &mut safe_to_repeat).await {
                     return CallOutcome::Answered(ToolOutcome::ToolError(failure));
                 }

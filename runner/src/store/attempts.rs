@@ -10,7 +10,9 @@ use super::{
 };
 
 text_enum!(
-    /// How an attempt at an item stands.
+    /// How an attempt at an item stands. `Deferred`: stopped by a fault outside the ticket
+    /// (Zoho's budget, the LLM or the MCP connection down); no attempt counted, the item comes
+    /// back after its `not_before`.
     AttemptStatus {
         Running => "running",
         Succeeded => "succeeded",
@@ -18,6 +20,7 @@ text_enum!(
         Abandoned => "abandoned",
         Cancelled => "cancelled",
         Skipped => "skipped",
+        Deferred => "deferred",
     }
 );
 

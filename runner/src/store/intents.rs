@@ -199,6 +199,24 @@ impl Store {
         rows.iter().map(|row| intent_from_row(row, false)).collect()
     }
 
+    /// Every intent of one item, oldest first, whatever its state.
+    pub async fn intents_of_item(
+        &self,
+        workflow: &str,
+        item_key: &str,
+    ) -> Result<Vec<Intent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            intent_columns!(),
+            " FROM write_intents WHERE workflow = $1 AND item_key = $2 ORDER BY id"
+        ))
+        .bind(workflow)
+        .bind(item_key)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| intent_from_row(row, false)).collect()
+    }
+
     /// Takes an intent that failed, was found not to have landed, or was approved after being
     /// queued back to `recorded` under
     /// `run_id` with the arguments about to be sent, so its key can be used again.

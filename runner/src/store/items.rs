@@ -4,6 +4,10 @@
 //! item again puts a failed one back to `pending` while it has attempts left, and resets any item
 //! whose fingerprint changed. A lease that expires (its replica died) makes the item claimable by
 //! anyone; a graceful shutdown hands leases back with [`Store::release_leases`].
+//!
+//! Only the ticket's own failures count attempts. A fault outside it (Zoho's credit budget, the
+//! LLM or the MCP connection down) defers the item: back to `pending` with no attempt counted and,
+//! when the fault's end is known, a `not_before` before which nobody claims it.
 
 use std::time::Duration;
 
@@ -18,6 +22,19 @@ text_enum!(
     /// Where a work item stands.
     ItemStatus {
         Pending => "pending",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Abandoned => "abandoned",
+    }
+);
+
+text_enum!(
+    /// The states `deskhand items list --state` filters by: the stored ones, and `deferred`
+    /// (pending, not claimable before its `not_before`).
+    ItemView {
+        Pending => "pending",
+        Deferred => "deferred",
         Running => "running",
         Succeeded => "succeeded",
         Failed => "failed",
@@ -47,6 +64,8 @@ pub struct WorkItem {
     pub fingerprint: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    /// Deferred until then (epoch ms) by a fault outside the ticket.
+    pub not_before: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -69,7 +88,7 @@ pub struct Lease {
 macro_rules! item_columns {
     () => {
         "workflow, item_key, status, attempts, last_error, fingerprint, lease_owner, \
-         lease_expires_at, created_at, updated_at"
+         lease_expires_at, not_before, created_at, updated_at"
     };
 }
 
@@ -77,7 +96,9 @@ macro_rules! item_columns {
 macro_rules! claimable {
     ($now:literal) => {
         concat!(
-            "(status = 'pending' OR (status = 'running' AND lease_expires_at <= ",
+            "((status = 'pending' AND (not_before IS NULL OR not_before <= ",
+            $now,
+            ")) OR (status = 'running' AND lease_expires_at <= ",
             $now,
             "))"
         )
@@ -123,6 +144,7 @@ fn item_from_row(row: &AnyRow) -> Result<WorkItem, StoreError> {
         fingerprint: col(row, "fingerprint")?,
         lease_owner: col(row, "lease_owner")?,
         lease_expires_at: col(row, "lease_expires_at")?,
+        not_before: col(row, "not_before")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
@@ -185,7 +207,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let row = sqlx::query(
-                "SELECT status, attempts, lease_expires_at FROM work_items \
+                "SELECT status, attempts, lease_expires_at, not_before FROM work_items \
                  WHERE workflow = $1 AND item_key = $2",
             )
             .bind(workflow)
@@ -195,8 +217,9 @@ impl Store {
             let status: ItemStatus = enum_col(&row, "status")?;
             let attempts: i64 = col(&row, "attempts")?;
             let lease_expires_at: Option<i64> = col(&row, "lease_expires_at")?;
+            let not_before: Option<i64> = col(&row, "not_before")?;
             let offered = match status {
-                ItemStatus::Pending => true,
+                ItemStatus::Pending => not_before.is_none_or(|at| at <= now),
                 ItemStatus::Running => {
                     lease_expires_at.is_some_and(|at| at <= now) && attempts < max_attempts
                 }
@@ -343,6 +366,33 @@ impl Store {
         }
     }
 
+    /// Hands a leased item back with no attempt counted, because a fault outside the ticket
+    /// stopped it; nobody claims it before `not_before` (epoch ms) when that is known.
+    pub async fn defer_item(
+        &self,
+        lease: &Lease,
+        not_before: Option<i64>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE work_items SET status = 'pending', lease_owner = NULL, \
+             lease_expires_at = NULL, not_before = $4, last_error = $5, updated_at = $6 \
+             WHERE workflow = $1 AND item_key = $2 AND lease_owner = $3 AND status = 'running'",
+        )
+        .bind(lease.workflow.as_str())
+        .bind(lease.item_key.as_str())
+        .bind(lease.owner.as_str())
+        .bind(not_before)
+        .bind(reason)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
+
     /// Hands one leased item back untouched (no attempt counted), e.g. when its run is cancelled.
     pub async fn release_item(&self, lease: &Lease) -> Result<(), StoreError> {
         let result = sqlx::query(
@@ -396,21 +446,41 @@ impl Store {
         Ok(())
     }
 
-    /// Items of `workflow` whose attempt never finished (the lease expired with the item still
-    /// running: its process died), with their stored payloads. A resumed run takes these first,
-    /// whether or not they still match the selection.
-    pub async fn unfinished_items(
+    /// Items that must be worked again whatever the `for_each` selection says now, with their
+    /// stored payloads: those whose attempt never finished (lease expired while running) and
+    /// failed ones with attempts left that still have a write unsettled or unsent (an item whose
+    /// assignment landed and whose note failed is no longer "unassigned", yet its note is due).
+    /// The failed ones are put back to `pending` so they can be claimed.
+    pub async fn resumable_items(
         &self,
         workflow: &str,
         max_attempts: u32,
     ) -> Result<Vec<(String, Option<serde_json::Value>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT item_key, payload FROM work_items WHERE workflow = $1 AND status = 'running' \
-             AND lease_expires_at <= $2 AND attempts < $3 ORDER BY created_at, item_key",
+        let now = self.now();
+        let max_attempts = i64::from(max_attempts.max(1));
+        sqlx::query(
+            "UPDATE work_items SET status = 'pending', updated_at = $2 \
+             WHERE workflow = $1 AND status = 'failed' AND attempts < $3 AND EXISTS ( \
+                 SELECT 1 FROM write_intents w WHERE w.workflow = work_items.workflow \
+                 AND w.item_key = work_items.item_key \
+                 AND w.state IN ('recorded', 'sent', 'failed'))",
         )
         .bind(workflow)
-        .bind(self.now())
-        .bind(i64::from(max_attempts.max(1)))
+        .bind(now)
+        .bind(max_attempts)
+        .execute(self.pool())
+        .await?;
+        let rows = sqlx::query(
+            "SELECT item_key, payload FROM work_items i WHERE workflow = $1 AND attempts < $3 AND ( \
+                 (status = 'running' AND lease_expires_at <= $2) \
+                 OR (status = 'pending' AND (not_before IS NULL OR not_before <= $2) AND EXISTS ( \
+                     SELECT 1 FROM write_intents w WHERE w.workflow = i.workflow \
+                     AND w.item_key = i.item_key AND w.state IN ('recorded', 'sent', 'failed')))) \
+             ORDER BY created_at, item_key",
+        )
+        .bind(workflow)
+        .bind(now)
+        .bind(max_attempts)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
@@ -420,6 +490,61 @@ impl Store {
                 Ok((key, payload.and_then(|p| serde_json::from_str(&p).ok())))
             })
             .collect()
+    }
+
+    /// Items of every workflow (or one), optionally only in one state. `deferred` is a pending
+    /// item whose `not_before` lies ahead.
+    pub async fn items_in_state(
+        &self,
+        workflow: Option<&str>,
+        state: Option<ItemView>,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            item_columns!(),
+            " FROM work_items WHERE ($1 = '' OR workflow = $1) AND ($2 = '' ",
+            "OR ($2 = 'deferred' AND status = 'pending' AND not_before > $3) ",
+            "OR ($2 <> 'deferred' AND status = $2)) ORDER BY workflow, created_at, item_key"
+        ))
+        .bind(workflow.unwrap_or(""))
+        .bind(state.map_or("", ItemView::as_str))
+        .bind(self.now())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    /// Gives failed, abandoned or deferred items a fresh start: `pending`, no attempts, no
+    /// deferral. Returns how many were reset. Running and succeeded items are left alone.
+    pub async fn retry_items(
+        &self,
+        workflow: Option<&str>,
+        keys: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut reset = 0;
+        let all = keys.is_empty();
+        let targets: Vec<&str> = if all {
+            vec![""]
+        } else {
+            keys.iter().map(String::as_str).collect()
+        };
+        for key in targets {
+            let result = sqlx::query(
+                "UPDATE work_items SET status = 'pending', attempts = 0, not_before = NULL, \
+                 last_error = NULL, updated_at = $3 \
+                 WHERE ($1 = '' OR workflow = $1) AND ($2 = '' OR item_key = $2) \
+                 AND (status IN ('failed', 'abandoned') OR (status = 'pending' AND not_before IS NOT NULL))",
+            )
+            .bind(workflow.unwrap_or(""))
+            .bind(key)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+            reset += result.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(reset)
     }
 
     /// The stored payload of one item.

@@ -27,6 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_item_payload.sql"),
         include_str!("../../migrations/postgres/0002_item_payload.sql"),
     ),
+    (
+        3,
+        "item deferral",
+        include_str!("../../migrations/sqlite/0003_item_deferral.sql"),
+        include_str!("../../migrations/postgres/0003_item_deferral.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

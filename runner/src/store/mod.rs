@@ -34,7 +34,7 @@ pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
 pub use history::{AttemptDetail, RunDetail};
 pub use intents::{Intent, IntentState};
-pub use items::{ItemOutcome, ItemStatus, Lease, WorkItem};
+pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
 pub use redact::{REDACTED, redact, truncate_summary};
 pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
 
