@@ -172,6 +172,26 @@ async fn a_shared_gate_meets_far_fewer_429s_than_per_call_retries() {
 }
 
 #[tokio::test]
+async fn successful_results_carry_the_budget_left_and_what_the_call_cost() {
+    let backend = common::sandbox().await;
+    let session = session(&backend).await;
+    warm_up(&session).await;
+    let (first, budget) = session
+        .call_tool_metered("get_single_zoho_desk_department_by_id", department_args(&backend))
+        .await
+        .unwrap();
+    assert!(first.is_ok(), "{first:?}");
+    let budget = budget.expect("a success carries the budget in _meta");
+    let before = budget.remaining.expect("remaining");
+    assert_eq!(budget.weight, Some(1), "a single read costs one credit");
+    let (_, after) = session
+        .call_tool_metered("get_single_zoho_desk_department_by_id", department_args(&backend))
+        .await
+        .unwrap();
+    assert_eq!(after.and_then(|b| b.remaining), Some(before - 1));
+}
+
+#[tokio::test]
 async fn concurrency_429s_are_retried_until_every_call_succeeds() {
     let backend = common::sandbox().await;
     let session = session(&backend).await;

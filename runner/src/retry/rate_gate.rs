@@ -455,4 +455,59 @@ mod tests {
             "min(4, in flight 1) / 2, at least 1"
         );
     }
+
+    fn budget(remaining: u64, weight: u64) -> RateLimit {
+        RateLimit {
+            remaining: Some(remaining),
+            weight: Some(weight),
+            ..RateLimit::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_budget_reported_on_successes_caps_the_calls_in_flight_before_any_429() {
+        let gate = RateGate::new(GateConfig {
+            max_in_flight: 8,
+            ..GateConfig::default()
+        });
+        assert_eq!(gate.admissible(), 8);
+        // 7 credits left at 3 a call: two calls can be paid for.
+        gate.observe_budget(Some(&budget(7, 3)));
+        assert_eq!(gate.admissible(), 2);
+        let first = gate.wait().await;
+        let second = gate.wait().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), gate.wait())
+                .await
+                .is_err(),
+            "a third call waits for an answer instead of meeting a 429"
+        );
+        // Spent: one call at a time goes out to learn the reset.
+        gate.observe_budget(Some(&budget(1, 3)));
+        assert_eq!(gate.admissible(), 1);
+        drop(first);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), gate.wait())
+                .await
+                .is_err(),
+            "still one in flight"
+        );
+        drop(second);
+        let probe = tokio::time::timeout(Duration::from_millis(50), gate.wait()).await;
+        assert!(probe.is_ok(), "one probe is let through");
+        // A new window (the budget refilled) lifts the cap again.
+        gate.observe_budget(Some(&budget(900, 3)));
+        assert_eq!(gate.admissible(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_closure_ends_the_old_windows_budget() {
+        let gate = quiet();
+        gate.observe_budget(Some(&budget(0, 1)));
+        assert_eq!(gate.admissible(), 1);
+        gate.observe(Some(&rl(Some(0), Some(0), Some(0))), true);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(gate.wait().await);
+        assert_eq!(gate.admissible(), 64, "after the reset the budget is unknown, not 0");
+    }
 }
