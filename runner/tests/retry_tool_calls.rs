@@ -177,7 +177,10 @@ async fn successful_results_carry_the_budget_left_and_what_the_call_cost() {
     let session = session(&backend).await;
     warm_up(&session).await;
     let (first, budget) = session
-        .call_tool_metered("get_single_zoho_desk_department_by_id", department_args(&backend))
+        .call_tool_metered(
+            "get_single_zoho_desk_department_by_id",
+            department_args(&backend),
+        )
         .await
         .unwrap();
     assert!(first.is_ok(), "{first:?}");
@@ -185,7 +188,10 @@ async fn successful_results_carry_the_budget_left_and_what_the_call_cost() {
     let before = budget.remaining.expect("remaining");
     assert_eq!(budget.weight, Some(1), "a single read costs one credit");
     let (_, after) = session
-        .call_tool_metered("get_single_zoho_desk_department_by_id", department_args(&backend))
+        .call_tool_metered(
+            "get_single_zoho_desk_department_by_id",
+            department_args(&backend),
+        )
         .await
         .unwrap();
     assert_eq!(after.and_then(|b| b.remaining), Some(before - 1));

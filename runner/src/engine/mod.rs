@@ -35,6 +35,7 @@ use crate::store::{
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
 use crate::workflow::{RunInfo, Workflow};
+use zoho_desk_mcp::registry::database::Backend;
 
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
@@ -193,8 +194,14 @@ impl Engine {
         let key = format!("{:?}", workflow.mcp);
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates
-            .entry(key)
-            .or_insert_with(|| RateGate::new(GateConfig::default()))
+            .entry(key.clone())
+            .or_insert_with(|| match self.store.backend() {
+                // Replicas meet on PostgreSQL: one budget per connection for all of them.
+                Backend::Postgres => {
+                    RateGate::share_through(GateConfig::default(), self.store.clone(), key)
+                }
+                Backend::Sqlite => RateGate::new(GateConfig::default()),
+            })
             .clone()
     }
 

@@ -11,6 +11,11 @@
 //! cost (`weight`) on every result, so the gate lets no more calls into flight than the budget
 //! can pay for. When less than one call's worth is left, a single call goes out to learn the
 //! reset (its 429 closes the gate) instead of every worker meeting its own 429.
+//!
+//! On PostgreSQL the closure and the budget are also shared through the store
+//! ([`RateGate::share_through`]): every replica and CLI process on one store reads them before
+//! admitting a call and publishes what its answers report, so a closure one replica learns holds
+//! for all. The cap on calls in flight stays per process (each lowers its own on concurrency 429s).
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,7 +69,21 @@ struct Inner {
     config: GateConfig,
     state: Mutex<State>,
     released: Notify,
+    shared: Option<Shared>,
 }
+
+/// The store row this gate shares with other processes.
+struct Shared {
+    store: crate::store::Store,
+    connection: String,
+    /// When the row was last read; reads are spaced by [`SHARED_READ_EVERY`].
+    last_read: Mutex<Option<Instant>>,
+    /// When the budget this process holds was observed (epoch ms), to keep the newer figure.
+    seen_at: Mutex<i64>,
+}
+
+/// How stale the shared figures may be before a call reads them again.
+const SHARED_READ_EVERY: Duration = Duration::from_millis(100);
 
 struct State {
     closed_until: Option<Instant>,
@@ -101,6 +120,28 @@ impl Default for RateGate {
 
 impl RateGate {
     pub fn new(config: GateConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A gate whose closures and budget are shared with every process on `store` under
+    /// `connection` (one Zoho connection, one budget).
+    pub fn share_through(
+        config: GateConfig,
+        store: crate::store::Store,
+        connection: impl Into<String>,
+    ) -> Self {
+        Self::build(
+            config,
+            Some(Shared {
+                store,
+                connection: connection.into(),
+                last_read: Mutex::new(None),
+                seen_at: Mutex::new(0),
+            }),
+        )
+    }
+
+    fn build(config: GateConfig, shared: Option<Shared>) -> Self {
         let config = GateConfig {
             max_in_flight: config.max_in_flight.max(1),
             ..config
@@ -120,8 +161,87 @@ impl RateGate {
                 }),
                 config,
                 released: Notify::new(),
+                shared,
             }),
         }
+    }
+
+    /// Reads what other processes learned of the limit, at most every [`SHARED_READ_EVERY`].
+    async fn read_shared(&self) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        {
+            let mut last = shared.last_read.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if last.is_some_and(|at| now - at < SHARED_READ_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let row = match shared.store.shared_budget(&shared.connection).await {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the shared rate budget; pacing alone");
+                return;
+            }
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if let Some(until) = row.closed_until.filter(|u| *u > now_ms) {
+            let wait = Duration::from_millis(u64::try_from(until - now_ms).unwrap_or(0));
+            self.close_for(wait.min(LONGEST_RESET));
+        }
+        let mut seen = shared.seen_at.lock().unwrap_or_else(|p| p.into_inner());
+        if row.observed_at > *seen {
+            *seen = row.observed_at;
+            let mut s = self.lock();
+            s.remaining = row.remaining.and_then(|r| u64::try_from(r).ok());
+            if let Some(w) = row
+                .weight
+                .and_then(|w| u64::try_from(w).ok())
+                .filter(|w| *w > 0)
+            {
+                s.weight = w;
+            }
+        }
+    }
+
+    /// Publishes a closure or a budget for the other processes; never waits for the store.
+    fn publish(&self, closed_for: Option<Duration>, budget: Option<&RateLimit>) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        {
+            let mut seen = shared.seen_at.lock().unwrap_or_else(|p| p.into_inner());
+            *seen = (*seen).max(now_ms);
+        }
+        let store = shared.store.clone();
+        let connection = shared.connection.clone();
+        let budget = budget.copied();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let written = match (closed_for, budget) {
+                (Some(wait), _) => {
+                    let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                    store
+                        .share_closure(&connection, now_ms.saturating_add(ms))
+                        .await
+                }
+                (None, Some(b)) => {
+                    let int = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
+                    store
+                        .share_budget(&connection, int(b.remaining), int(b.weight))
+                        .await
+                }
+                (None, None) => Ok(()),
+            };
+            if let Err(e) = written {
+                tracing::debug!(error = %e, "could not share the rate budget");
+            }
+        });
     }
 
     /// Waits until a call may go out. Hold the permit for the duration of the call.
@@ -139,6 +259,7 @@ impl RateGate {
     /// Like [`wait`](Self::wait), but gives up at once when the gate is closed for longer than
     /// `patience`: a worker should not sit for hours on a daily quota.
     pub async fn wait_at_most(&self, patience: Duration) -> Result<GatePermit, ClosedUntil> {
+        self.read_shared().await;
         let cfg = self.inner.config;
         let mut parked = false;
         let mut has_slot = false;
@@ -207,7 +328,9 @@ impl RateGate {
             _ => return None,
         };
         self.close_for(delay.min(LONGEST_RESET) + jitter(self.inner.config.reopen_jitter));
-        self.closed_for()
+        let closed = self.closed_for();
+        self.publish(closed, None);
+        closed
     }
 
     /// Reads the budget a successful answer reported, so the gate paces before it is spent.
@@ -226,6 +349,7 @@ impl RateGate {
         if room {
             self.inner.released.notify_waiters();
         }
+        self.publish(None, Some(budget));
         // A budget reported spent with a known reset closes the gate like a 429 would.
         self.observe(Some(budget), false);
     }
@@ -508,6 +632,10 @@ mod tests {
         gate.observe(Some(&rl(Some(0), Some(0), Some(0))), true);
         tokio::time::sleep(Duration::from_millis(5)).await;
         drop(gate.wait().await);
-        assert_eq!(gate.admissible(), 64, "after the reset the budget is unknown, not 0");
+        assert_eq!(
+            gate.admissible(),
+            64,
+            "after the reset the budget is unknown, not 0"
+        );
     }
 }

@@ -33,6 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_item_deferral.sql"),
         include_str!("../../migrations/postgres/0003_item_deferral.sql"),
     ),
+    (
+        6,
+        "rate budget",
+        include_str!("../../migrations/sqlite/0006_rate_budget.sql"),
+        include_str!("../../migrations/postgres/0006_rate_budget.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

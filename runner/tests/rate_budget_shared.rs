@@ -1,0 +1,81 @@
+//! Replicas draining one org share its rate budget through the store: a closure one process
+//! learns from a 429 holds for a process with its own pool, and a budget reported to one caps
+//! what the other lets into flight.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use deskhand::mcp::RateLimit;
+use deskhand::retry::{GateConfig, RateGate};
+use deskhand::store::Store;
+
+async fn published(
+    store: &Store,
+    connection: &str,
+    check: impl Fn(&deskhand::store::SharedBudget) -> bool,
+) {
+    for _ in 0..200 {
+        if check(&store.shared_budget(connection).await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the observation never reached the store");
+}
+
+#[tokio::test]
+async fn a_closure_and_a_budget_learned_by_one_replica_hold_for_another() {
+    for backend in common::store_backends() {
+        let (one, two) = (backend.open().await, backend.open().await);
+        let connection = common::unique_name("zoho");
+        let config = GateConfig {
+            reopen_jitter: Duration::ZERO,
+            ..GateConfig::default()
+        };
+        let first = RateGate::share_through(config, one.clone(), connection.clone());
+        let second = RateGate::share_through(config, two.clone(), connection.clone());
+
+        // The second replica has seen nothing yet and would admit its full concurrency.
+        drop(second.wait().await);
+        assert_eq!(second.admissible(), 64, "{}", backend.name);
+
+        first.observe_budget(Some(&RateLimit {
+            remaining: Some(6),
+            weight: Some(3),
+            ..RateLimit::default()
+        }));
+        published(&one, &connection, |b| b.remaining == Some(6)).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        drop(second.wait().await);
+        assert_eq!(
+            second.admissible(),
+            2,
+            "{}: 6 credits at 3 a call",
+            backend.name
+        );
+
+        // A 429 with a reset 30 s away closes both.
+        first.observe(
+            Some(&RateLimit {
+                remaining: Some(0),
+                reset: Some(30),
+                ..RateLimit::default()
+            }),
+            true,
+        );
+        published(&one, &connection, |b| b.closed_until.is_some()).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(
+            second.wait_at_most(Duration::from_secs(1)).await.is_err(),
+            "{}: the other replica waits for the reset instead of meeting its own 429",
+            backend.name
+        );
+        assert!(
+            second
+                .closed_for()
+                .is_some_and(|d| d > Duration::from_secs(25))
+        );
+    }
+}
