@@ -11,9 +11,15 @@
 //! cost / credits allowed per second), 429s as a share of calls, and tickets lost (no assignment
 //! or no note) or duplicated (more than one note).
 //!
+//! With `--replicas N` the policy `honour` also runs as N engines in this process, each with its
+//! own store pool and rate gate, draining the same backlog at once the way N scheduler replicas
+//! would: on PostgreSQL (`--database-url`) their gates share the budget through the store; on
+//! SQLite each paces alone.
+//!
 //! ```text
 //! drain [--tickets 1000] [--credits 400] [--window-secs 10] [--concurrency-cap 6]
-//!       [--llm-latency-ms 50] [--policies honour,backoff,none]
+//!       [--llm-latency-ms 50] [--policies honour,backoff,none] [--replicas 1]
+//!       [--database-url postgres://...]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -40,6 +46,8 @@ struct Options {
     concurrency_cap: usize,
     llm_latency: Duration,
     policies: Vec<String>,
+    replicas: usize,
+    database_url: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -50,6 +58,8 @@ fn options() -> anyhow::Result<Options> {
         concurrency_cap: 6,
         llm_latency: Duration::from_millis(50),
         policies: vec!["honour".into(), "backoff".into(), "none".into()],
+        replicas: 1,
+        database_url: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -67,6 +77,8 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency-cap" => o.concurrency_cap = usize::try_from(number()?)?,
             "--llm-latency-ms" => o.llm_latency = Duration::from_millis(number()?),
             "--policies" => o.policies = value.split(',').map(str::to_owned).collect(),
+            "--replicas" => o.replicas = usize::try_from(number()?)?.max(1),
+            "--database-url" => o.database_url = Some(value.clone()),
             other => bail!("unknown option {other}"),
         }
     }
@@ -138,7 +150,12 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn drain(o: &Options, name: &str, catalog: Arc<Catalog>) -> anyhow::Result<Value> {
+async fn drain(
+    o: &Options,
+    name: &str,
+    replicas: usize,
+    catalog: Arc<Catalog>,
+) -> anyhow::Result<Value> {
     let backend = SandboxBackend::start_with(
         catalog.clone(),
         SandboxConfig {
@@ -164,14 +181,27 @@ async fn drain(o: &Options, name: &str, catalog: Arc<Catalog>) -> anyhow::Result
     if let Some(for_each) = workflow.for_each.as_mut() {
         for_each.max_items = u32::try_from(o.tickets)?;
     }
+    // Each run gets a workflow name of its own: a PostgreSQL store outlives the process.
+    workflow.name = format!(
+        "triage-drain-{name}-{replicas}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
     let db = std::env::temp_dir().join(format!("deskhand-drain-{name}-{}.db", std::process::id()));
-    let store = Store::connect(&zoho_desk_mcp::registry::database::sqlite_url(
-        &db.to_string_lossy(),
-    ))
-    .await?;
-    let engine = Engine::new(store, format!("drain-{name}"))
-        .with_embedded(EmbeddedServer::new(backend.gateway.clone()))
-        .with_retry_policy(policy(name)?);
+    let url = o
+        .database_url
+        .clone()
+        .unwrap_or_else(|| zoho_desk_mcp::registry::database::sqlite_url(&db.to_string_lossy()));
+    let mut engines = Vec::with_capacity(replicas);
+    for r in 0..replicas {
+        // One pool and one gate per replica, as separate processes would have.
+        let store = Store::connect(&url).await?;
+        engines.push(
+            Engine::new(store, format!("drain-{name}-{r}"))
+                .with_embedded(EmbeddedServer::new(backend.gateway.clone()))
+                .with_retry_policy(policy(name)?),
+        );
+    }
     let decider = Decider::Llm(Box::new(LlmSettings::openai_compatible(
         llm.base_url(),
         "scripted",
@@ -184,10 +214,19 @@ async fn drain(o: &Options, name: &str, catalog: Arc<Catalog>) -> anyhow::Result
         .set_limits(o.credits, o.window, o.concurrency_cap);
     let before = backend.sandbox.admin().stats();
     let started = Instant::now();
-    let report = engine
-        .run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
-        .await?;
+    let runs = futures::future::join_all(engines.iter().map(|engine| {
+        engine.run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+    }))
+    .await;
     let wall = started.elapsed().as_secs_f64();
+    let mut items_succeeded = 0;
+    for report in runs {
+        items_succeeded += report?
+            .items
+            .iter()
+            .filter(|i| i.error.is_none())
+            .count();
+    }
     let stats = backend.sandbox.admin().stats();
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
 
@@ -219,8 +258,10 @@ async fn drain(o: &Options, name: &str, catalog: Arc<Catalog>) -> anyhow::Result
     let minimum = credits as f64 / per_second;
     Ok(json!({
         "policy": name,
+        "replicas": replicas,
+        "store": if o.database_url.is_some() { "postgres" } else { "sqlite" },
         "tickets": o.tickets,
-        "items_succeeded": report.items.iter().filter(|i| i.error.is_none()).count(),
+        "items_succeeded": items_succeeded,
         "wall_s": wall,
         "credits_used": credits,
         "theoretical_min_s": minimum,
@@ -248,8 +289,13 @@ async fn main() -> anyhow::Result<()> {
     );
     for name in &o.policies {
         eprintln!("== policy {name}");
-        let line = drain(&o, name, catalog.clone()).await?;
+        let line = drain(&o, name, 1, catalog.clone()).await?;
         println!("{line}");
+        if o.replicas > 1 && name == "honour" {
+            eprintln!("== policy {name}, {} replicas", o.replicas);
+            let line = drain(&o, name, o.replicas, catalog.clone()).await?;
+            println!("{line}");
+        }
     }
     Ok(())
 }
