@@ -36,7 +36,7 @@ pub use error::StoreError;
 pub use history::{AttemptDetail, RunDetail};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
-pub use rate_budget::SharedBudget;
+pub use rate_budget::{Reservation, SharedBudget};
 pub use redact::{REDACTED, redact, truncate_summary};
 pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
 

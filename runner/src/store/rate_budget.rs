@@ -16,7 +16,72 @@ pub struct SharedBudget {
     pub observed_at: i64,
 }
 
+/// What a reservation of one call's credits came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The credits were taken from the shared budget (or nothing is known of it): call.
+    Granted,
+    /// Less than a call is left: this process is the one that calls to learn the reset.
+    Probe,
+    /// Less than a call is left and another process is probing: wait for what it learns.
+    Wait,
+}
+
+/// How long a probe holds its turn before another process may try.
+const PROBE_TURN_MS: i64 = 5_000;
+
 impl Store {
+    /// Takes `weight` credits from the shared budget before a call.
+    pub async fn reserve_credits(
+        &self,
+        connection: &str,
+        weight: i64,
+    ) -> Result<Reservation, StoreError> {
+        let now = self.now();
+        let taken = sqlx::query(
+            "UPDATE rate_budgets SET remaining = remaining - $2 \
+             WHERE connection = $1 AND remaining >= $2 RETURNING remaining",
+        )
+        .bind(connection)
+        .bind(weight)
+        .fetch_optional(self.pool())
+        .await?;
+        if taken.is_some() {
+            return Ok(Reservation::Granted);
+        }
+        let row = sqlx::query(
+            "UPDATE rate_budgets SET probe_until = $2 WHERE connection = $1 \
+             AND (remaining IS NULL OR probe_until IS NULL OR probe_until < $3) \
+             RETURNING remaining",
+        )
+        .bind(connection)
+        .bind(now.saturating_add(PROBE_TURN_MS))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => {
+                let remaining: Option<i64> = col(&row, "remaining")?;
+                Ok(if remaining.is_none() {
+                    Reservation::Granted
+                } else {
+                    Reservation::Probe
+                })
+            }
+            None => {
+                let known = sqlx::query("SELECT 1 AS one FROM rate_budgets WHERE connection = $1")
+                    .bind(connection)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(if known.is_some() {
+                    Reservation::Wait
+                } else {
+                    Reservation::Granted
+                })
+            }
+        }
+    }
+
     pub async fn shared_budget(&self, connection: &str) -> Result<SharedBudget, StoreError> {
         let row = sqlx::query(
             "SELECT closed_until, remaining, weight, observed_at FROM rate_budgets \
@@ -45,7 +110,7 @@ impl Store {
              VALUES ($1, $2, NULL, NULL, $3) ON CONFLICT (connection) DO UPDATE SET \
              closed_until = CASE WHEN rate_budgets.closed_until IS NULL \
                  OR rate_budgets.closed_until < $2 THEN $2 ELSE rate_budgets.closed_until END, \
-             remaining = NULL, observed_at = $3",
+             remaining = NULL, probe_until = NULL, observed_at = $3",
         )
         .bind(connection)
         .bind(until)
