@@ -20,23 +20,11 @@ use tokio::io::AsyncBufReadExt;
 
 const TICKETS: usize = 12;
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "DESKHAND_TEST_POSTGRES_URL is not set, but CI must run the PostgreSQL tests"
-            );
-            eprintln!("skipped: DESKHAND_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
-    let Some(pg) = postgres_url() else { return };
+    let Some(pg) = deskhand_e2e::postgres::test_url() else {
+        return;
+    };
     zoho_desk_mcp::install_crypto_provider();
 
     // One sandbox process, shared by every replica through the ZOHO_* variables.

@@ -27,6 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_item_payload.sql"),
         include_str!("../../migrations/postgres/0002_item_payload.sql"),
     ),
+    (
+        4,
+        "run lease",
+        include_str!("../../migrations/sqlite/0004_run_lease.sql"),
+        include_str!("../../migrations/postgres/0004_run_lease.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

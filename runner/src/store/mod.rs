@@ -36,7 +36,9 @@ pub use history::{AttemptDetail, RunDetail};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, Lease, WorkItem};
 pub use redact::{REDACTED, redact, truncate_summary};
-pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
+pub use runs::{
+    DEFAULT_RUN_LEASE, NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, RunTurn, Trigger,
+};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
 pub type RunId = i64;
