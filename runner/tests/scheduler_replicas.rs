@@ -74,8 +74,10 @@ async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
             "*/2 * * * * *",
             &llm.base_url(),
             &name,
-            // A short item_timeout makes a dead replica's leases lapse quickly (timeout + 30 s).
-            "overlap: skip\nlimits: { item_timeout: 5s, concurrency: 2 }\n",
+            // A short item_timeout makes a dead replica's leases lapse quickly (one lease is
+            // 5s x 1.25 + 1s). `queue`: a tick meeting a run in flight waits for its turn, across
+            // replicas, so a tick that went to two replicas would be executed twice, not skipped.
+            "overlap: queue\nlimits: { item_timeout: 5s, concurrency: 2 }\n",
         ),
     );
 
