@@ -606,48 +606,16 @@ impl Actor {
         self.runs.spawn(async move {
             let run_id = claimed.run_id;
             let lease = lease_duration(workflow.limits.item_timeout);
-            while wait_for_turn {
-                if stop.is_cancelled() {
-                    let reason = "the scheduler stopped before this tick started";
-                    let finish = RunFinish {
-                        status: RunStatus::Cancelled,
-                        summary: json!({ "reason": reason }),
-                        counts: RunCounts::default(),
-                        error: Some(reason.into()),
-                    };
-                    if let Err(e) = engine.store().finish_run(run_id, &finish).await {
-                        tracing::warn!(workflow = %name, run_id, error = %e, "could not record the queued tick as cancelled");
-                    }
-                    return Done {
-                        name,
-                        run_id,
-                        status: RunStatus::Cancelled,
-                        started: false,
-                    };
-                }
-                match engine.store().take_turn(run_id, lease).await {
-                    Ok(RunTurn::Started) => {
-                        tracing::info!(workflow = %name, run_id, scheduled_for = %claimed.scheduled_for, "queued tick starting");
-                        break;
-                    }
-                    Ok(RunTurn::Waiting { .. }) => {}
-                    Err(StoreError::RunFinished { status, .. }) => {
-                        tracing::warn!(workflow = %name, run_id, status = %status, "the queued tick was closed before it started");
-                        return Done {
-                            name,
-                            run_id,
-                            status: status.parse().unwrap_or(RunStatus::Cancelled),
-                            started: false,
-                        };
-                    }
-                    Err(e) => {
-                        tracing::warn!(workflow = %name, run_id, error = %e, "could not ask whether the queued tick may start")
-                    }
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(TURN_POLL) => {}
-                    () = stop.cancelled() => {}
-                }
+            if wait_for_turn
+                && let Some(status) =
+                    wait_for_turn_of(engine.store(), &name, claimed, lease, &stop).await
+            {
+                return Done {
+                    name,
+                    run_id,
+                    status,
+                    started: false,
+                };
             }
             let mut request = RunRequest::new(Trigger::Schedule);
             request.scheduled_for = Some(claimed.scheduled_for);
@@ -861,6 +829,52 @@ const ABORT_WAIT: Duration = Duration::from_secs(10);
 
 /// How often a queued tick asks the store whether it may start (and renews its lease).
 const TURN_POLL: Duration = Duration::from_millis(500);
+
+/// Waits until the queued tick `claimed` gets its turn (`None`), asking the store every
+/// [`TURN_POLL`], which also renews its lease. `Some(status)`: it ended without starting, because
+/// the scheduler stopped (recorded here as cancelled) or someone closed it.
+async fn wait_for_turn_of(
+    store: &Store,
+    name: &str,
+    claimed: Claimed,
+    lease: Duration,
+    stop: &CancellationToken,
+) -> Option<RunStatus> {
+    let run_id = claimed.run_id;
+    loop {
+        if stop.is_cancelled() {
+            let reason = "the scheduler stopped before this tick started";
+            let finish = RunFinish {
+                status: RunStatus::Cancelled,
+                summary: json!({ "reason": reason }),
+                counts: RunCounts::default(),
+                error: Some(reason.into()),
+            };
+            if let Err(e) = store.finish_run(run_id, &finish).await {
+                tracing::warn!(workflow = name, run_id, error = %e, "could not record the queued tick as cancelled");
+            }
+            return Some(RunStatus::Cancelled);
+        }
+        match store.take_turn(run_id, lease).await {
+            Ok(RunTurn::Started) => {
+                tracing::info!(workflow = name, run_id, scheduled_for = %claimed.scheduled_for, "queued tick starting");
+                return None;
+            }
+            Ok(RunTurn::Waiting { .. }) => {}
+            Err(StoreError::RunFinished { status, .. }) => {
+                tracing::warn!(workflow = name, run_id, status = %status, "the queued tick was closed before it started");
+                return Some(status.parse().unwrap_or(RunStatus::Cancelled));
+            }
+            Err(e) => {
+                tracing::warn!(workflow = name, run_id, error = %e, "could not ask whether the queued tick may start")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TURN_POLL) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+}
 
 /// The zone's UTC offset right now, as tokio-cron-scheduler fixes it when a job is created.
 fn offset_now(workflow: &Workflow) -> i32 {
