@@ -1,6 +1,9 @@
 //! The hosted-server registry on both backends: SQLite always, PostgreSQL when
-//! `DESKHAND_TEST_POSTGRES_URL` is set (CI sets it).
+//! `DESKHAND_TEST_POSTGRES_URL` is set (CI sets it; under CI its absence fails the tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../tests/src/postgres.rs"]
+mod postgres;
 
 use zoho_desk_mcp::registry::{
     Backend, NewServer, Registry, TokenLookup, ToolExposure, database, token,
@@ -19,13 +22,10 @@ async fn backends() -> Vec<Registry> {
     let sqlite = database::connect(path.to_str().unwrap()).await.unwrap();
     assert_eq!(sqlite.backend, Backend::Sqlite);
     out.push(Registry::open(sqlite).await.unwrap());
-    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => {
-            let pg = database::connect(&url).await.unwrap();
-            assert_eq!(pg.backend, Backend::Postgres);
-            out.push(Registry::open(pg).await.unwrap());
-        }
-        _ => eprintln!("skipped the PostgreSQL half: DESKHAND_TEST_POSTGRES_URL is not set"),
+    if let Some(url) = postgres::test_url() {
+        let pg = database::connect(&url).await.unwrap();
+        assert_eq!(pg.backend, Backend::Postgres);
+        out.push(Registry::open(pg).await.unwrap());
     }
     out
 }

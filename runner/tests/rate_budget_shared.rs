@@ -92,14 +92,34 @@ async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_
             "{}: nothing known yet",
             backend.name
         );
-        one.share_budget(&connection, Some(7), Some(3)).await.unwrap();
-        assert_eq!(two.reserve_credits(&connection, 3).await.unwrap(), Reservation::Granted);
-        assert_eq!(one.reserve_credits(&connection, 3).await.unwrap(), Reservation::Granted);
-        assert_eq!(one.shared_budget(&connection).await.unwrap().remaining, Some(1));
+        one.share_budget(&connection, Some(7), Some(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            one.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            one.shared_budget(&connection).await.unwrap().remaining,
+            Some(1)
+        );
         // One credit left: a single process calls to learn the reset, the other waits for it.
-        assert_eq!(two.reserve_credits(&connection, 3).await.unwrap(), Reservation::Probe);
-        assert_eq!(one.reserve_credits(&connection, 3).await.unwrap(), Reservation::Wait);
-        assert_eq!(two.reserve_credits(&connection, 3).await.unwrap(), Reservation::Wait);
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Probe
+        );
+        assert_eq!(
+            one.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Wait
+        );
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Wait
+        );
         // The probe's 429 closes the gate for everyone and forgets the spent window's budget.
         let until = chrono::Utc::now().timestamp_millis() + 30_000;
         two.share_closure(&connection, until).await.unwrap();

@@ -26,6 +26,10 @@ pub struct HistoryArgs {
 
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = backend::store(&args.backend).await?;
+    // A run whose process died shows as interrupted once its lease lapses, not running forever.
+    if let Err(e) = store.close_lapsed_runs(None).await {
+        tracing::warn!(error = %e, "could not close runs whose lease lapsed");
+    }
     if let Some(id) = args.run_id {
         let Some(detail) = store.run_detail(id).await? else {
             anyhow::bail!("there is no run {id}");

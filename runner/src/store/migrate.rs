@@ -34,6 +34,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_item_deferral.sql"),
     ),
     (
+        4,
+        "run lease",
+        include_str!("../../migrations/sqlite/0004_run_lease.sql"),
+        include_str!("../../migrations/postgres/0004_run_lease.sql"),
+    ),
+    (
         6,
         "rate budget",
         include_str!("../../migrations/sqlite/0006_rate_budget.sql"),

@@ -38,7 +38,9 @@ pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
 pub use rate_budget::{Reservation, SharedBudget};
 pub use redact::{REDACTED, redact, truncate_summary};
-pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
+pub use runs::{
+    DEFAULT_RUN_LEASE, NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, RunTurn, Trigger,
+};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
 pub type RunId = i64;

@@ -49,37 +49,36 @@ impl Store {
         if taken.is_some() {
             return Ok(Reservation::Granted);
         }
-        let row = sqlx::query(
+        // Less than a call left (or nothing known): one process at a time takes the turn to call
+        // and learn the reset.
+        let probe = sqlx::query(
             "UPDATE rate_budgets SET probe_until = $2 WHERE connection = $1 \
-             AND (remaining IS NULL OR probe_until IS NULL OR probe_until < $3) \
-             RETURNING remaining",
+             AND remaining IS NOT NULL AND remaining < $4 \
+             AND (probe_until IS NULL OR probe_until < $3) RETURNING remaining",
         )
         .bind(connection)
         .bind(now.saturating_add(PROBE_TURN_MS))
         .bind(now)
+        .bind(weight)
         .fetch_optional(self.pool())
         .await?;
-        match row {
-            Some(row) => {
-                let remaining: Option<i64> = col(&row, "remaining")?;
-                Ok(if remaining.is_none() {
-                    Reservation::Granted
-                } else {
-                    Reservation::Probe
-                })
-            }
-            None => {
-                let known = sqlx::query("SELECT 1 AS one FROM rate_budgets WHERE connection = $1")
-                    .bind(connection)
-                    .fetch_optional(self.pool())
-                    .await?;
-                Ok(if known.is_some() {
-                    Reservation::Wait
-                } else {
-                    Reservation::Granted
-                })
-            }
+        if probe.is_some() {
+            return Ok(Reservation::Probe);
         }
+        let row = sqlx::query("SELECT remaining FROM rate_budgets WHERE connection = $1")
+            .bind(connection)
+            .fetch_optional(self.pool())
+            .await?;
+        let remaining: Option<i64> = match &row {
+            Some(row) => col(row, "remaining")?,
+            None => None,
+        };
+        Ok(match remaining {
+            // Nothing known (no answer yet, or a closure just ended the window): call.
+            None => Reservation::Granted,
+            Some(left) if left >= weight => Reservation::Granted,
+            Some(_) => Reservation::Wait,
+        })
     }
 
     pub async fn shared_budget(&self, connection: &str) -> Result<SharedBudget, StoreError> {
@@ -132,7 +131,8 @@ impl Store {
             "INSERT INTO rate_budgets (connection, closed_until, remaining, weight, observed_at) \
              VALUES ($1, NULL, $2, $3, $4) ON CONFLICT (connection) DO UPDATE SET \
              remaining = COALESCE($2, rate_budgets.remaining), \
-             weight = COALESCE($3, rate_budgets.weight), observed_at = $4",
+             weight = COALESCE($3, rate_budgets.weight), observed_at = $4, \
+             probe_until = CASE WHEN $2 IS NULL THEN rate_budgets.probe_until ELSE NULL END",
         )
         .bind(connection)
         .bind(remaining)
