@@ -88,7 +88,7 @@ async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_
         let connection = common::unique_name("zoho");
         assert_eq!(
             one.reserve_credits(&connection, 3).await.unwrap(),
-            Reservation::Granted,
+            Reservation::Unmetered,
             "{}: nothing known yet",
             backend.name
         );
@@ -107,6 +107,19 @@ async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_
             one.shared_budget(&connection).await.unwrap().remaining,
             Some(1)
         );
+        // An answer that knows nothing of the two calls in flight reports 7 left: taken as it is,
+        // it would hand their 6 credits out again.
+        one.share_budget(&connection, Some(7), Some(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            one.shared_budget(&connection).await.unwrap().remaining,
+            Some(1),
+            "{}: net of the reservations in flight",
+            backend.name
+        );
+        one.release_credits(&connection).await.unwrap();
+        one.release_credits(&connection).await.unwrap();
         // One credit left: a single process calls to learn the reset, the other waits for it.
         assert_eq!(
             two.reserve_credits(&connection, 3).await.unwrap(),

@@ -272,7 +272,12 @@ impl RateGate {
                 .reserve_credits(&shared.connection, weight)
                 .await
             {
-                Ok(Reservation::Granted | Reservation::Probe) => return Ok(permit),
+                Ok(Reservation::Granted | Reservation::Probe) => {
+                    let mut permit = permit;
+                    permit.reserved = true;
+                    return Ok(permit);
+                }
+                Ok(Reservation::Unmetered) => return Ok(permit),
                 Err(e) => {
                     tracing::debug!(error = %e, "could not reserve shared credits; pacing alone");
                     return Ok(permit);
@@ -334,6 +339,7 @@ impl RateGate {
                             return Ok(GatePermit {
                                 gate: self.clone(),
                                 generation: s.generation,
+                                reserved: false,
                             });
                         }
                     }
@@ -481,6 +487,8 @@ impl State {
 pub struct GatePermit {
     gate: RateGate,
     generation: u64,
+    /// Holds credits reserved in the shared budget, released when the call is over.
+    reserved: bool,
 }
 
 impl GatePermit {
@@ -506,6 +514,18 @@ impl GatePermit {
 impl Drop for GatePermit {
     fn drop(&mut self) {
         self.gate.release();
+        if self.reserved
+            && let Some(shared) = &self.gate.inner.shared
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = shared.store.clone();
+            let connection = shared.connection.clone();
+            runtime.spawn(async move {
+                if let Err(e) = store.release_credits(&connection).await {
+                    tracing::debug!(error = %e, "could not release reserved credits");
+                }
+            });
+        }
     }
 }
 
