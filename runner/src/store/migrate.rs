@@ -33,6 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_item_deferral.sql"),
         include_str!("../../migrations/postgres/0003_item_deferral.sql"),
     ),
+    (
+        5,
+        "cached tokens",
+        include_str!("../../migrations/sqlite/0005_cached_tokens.sql"),
+        include_str!("../../migrations/postgres/0005_cached_tokens.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
