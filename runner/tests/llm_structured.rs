@@ -2,12 +2,17 @@
 //! them off for the rest of the run (reported once), and the settings that turn them off.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deskhand::llm::structured::strict_schema;
 use deskhand::llm::{
     ChatMessage, ChatRequest, LlmClient, LlmError, LlmSettings, RetryLog, RetryPolicy, ToolSpec,
 };
+use deskhand::workflow::Workflow;
 use deskhand_e2e::{ScriptedLlm, Step};
 use serde_json::json;
 
@@ -180,4 +185,22 @@ fn only_errors_that_name_the_format_count_as_a_refusal() {
         }
         .rejects_response_format()
     );
+}
+
+#[test]
+fn the_shipped_workflows_answer_under_a_strict_schema() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+    let workflows = Workflow::load_all(&dir, &*common::catalog()).unwrap();
+    assert!(workflows.len() >= 2);
+    for workflow in workflows {
+        let schema = workflow.output_schema.as_ref().expect("an output schema");
+        let strict = strict_schema(schema).unwrap_or_else(|why| panic!("{}: {why}", workflow.name));
+        assert_eq!(strict["additionalProperties"], false, "{}", workflow.name);
+        let model = workflow.model.as_ref();
+        assert!(
+            model.is_none_or(|m| m.structured_output),
+            "{} opts out",
+            workflow.name
+        );
+    }
 }

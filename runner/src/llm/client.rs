@@ -45,6 +45,8 @@ pub struct LlmClient {
     /// Set once the provider has refused `response_format`; shared by every clone, so the rest
     /// of the run (one client per run) asks no more and uses the prompt instead.
     structured_refused: Arc<AtomicBool>,
+    /// Set once it has been logged that the output schema cannot go out as a strict format.
+    inexpressible_logged: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for LlmClient {
@@ -119,6 +121,7 @@ impl LlmClient {
             http,
             ctx,
             structured_refused: Arc::new(AtomicBool::new(false)),
+            inexpressible_logged: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -142,10 +145,12 @@ impl LlmClient {
         match ResponseFormat::for_schema(schema) {
             Ok(format) => Some(format),
             Err(why) => {
-                tracing::debug!(
-                    reason = %why,
-                    "the output schema goes in the prompt: strict structured outputs cannot express it"
-                );
+                if !self.inexpressible_logged.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        reason = %why,
+                        "the output schema goes in the prompt: strict structured outputs cannot express it"
+                    );
+                }
                 None
             }
         }
