@@ -222,9 +222,12 @@ fn nullable(mut schema: Value) -> Value {
         if let Some(t) = obj.get_mut("type") {
             *t = match t.take() {
                 Value::Array(mut types) => {
-                    types.push(json!("null"));
+                    if !types.iter().any(|t| t == "null") {
+                        types.push(json!("null"));
+                    }
                     Value::Array(types)
                 }
+                Value::String(single) if single == "null" => json!(single),
                 single => json!([single, "null"]),
             };
         }
@@ -377,6 +380,14 @@ mod tests {
         );
         // minLength is not a strict-mode keyword: left to the runner's own validation.
         assert_eq!(strict["properties"]["reason"], json!({"type": "string"}));
+
+        // Null among the types but not among the values: only the value is added.
+        let narrowed = json!({"type": "object", "properties": {
+            "level": {"type": ["string", "null"], "enum": ["low", "high"]}}});
+        assert_eq!(
+            strict_schema(&narrowed).unwrap()["properties"]["level"],
+            json!({"type": ["string", "null"], "enum": ["low", "high", null]})
+        );
     }
 
     #[test]
