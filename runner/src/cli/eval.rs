@@ -283,6 +283,12 @@ pub fn render(report: &EvalReport) -> String {
             u.prompt_tokens_per_ticket, u.completion_tokens_per_ticket
         ),
     );
+    if u.cached_tokens > 0 {
+        row(
+            "prompt tokens from the provider's cache",
+            format!("{} of {}", u.cached_tokens, u.prompt_tokens),
+        );
+    }
     row("429s met", u.rate_limited.to_string());
     row(
         "wall time",

@@ -6,7 +6,15 @@ use anyhow::Context;
 
 use super::backend::{self, BackendArgs};
 use super::table;
-use crate::store::{RunDetail, RunFilter};
+use crate::store::{Run, RunDetail, RunFilter, RunTokens};
+
+/// A run in `history --json`: the run as stored, with what its items spent on the LLM.
+#[derive(serde::Serialize)]
+struct RunRow<'a> {
+    #[serde(flatten)]
+    run: &'a Run,
+    tokens: RunTokens,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -48,8 +56,20 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         })
         .await
         .context("could not read the run history")?;
+    let tokens = store
+        .run_tokens(&runs.iter().map(|r| r.id).collect::<Vec<_>>())
+        .await
+        .context("could not read the runs' token totals")?;
+    let tokens_of = |r: &Run| tokens.get(&r.id).copied().unwrap_or_default();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        let rows: Vec<RunRow<'_>> = runs
+            .iter()
+            .map(|run| RunRow {
+                run,
+                tokens: tokens_of(run),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
@@ -67,6 +87,10 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 format!("{}/{}", r.counts.succeeded, r.counts.total),
                 r.counts.failed.to_string(),
                 r.model.clone().unwrap_or_default(),
+                {
+                    let t = tokens_of(r);
+                    table::tokens(t.total(), t.cached_tokens)
+                },
                 table::time(r.started_at),
                 r.duration_ms()
                     .map(table::duration)
@@ -85,6 +109,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 "ok/items",
                 "failed",
                 "decider",
+                "tokens",
                 "started (UTC)",
                 "took"
             ],
@@ -98,7 +123,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 fn render_detail(detail: &RunDetail) -> String {
     let run = &detail.run;
     let mut out = format!(
-        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; tokens: {} prompt + {} completion\n",
+        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; {}\n",
         run.id,
         run.workflow,
         run.trigger,
@@ -113,16 +138,23 @@ fn render_detail(detail: &RunDetail) -> String {
         run.counts.failed,
         run.counts.skipped,
         run.counts.total,
-        detail.prompt_tokens(),
-        detail.completion_tokens(),
+        table::token_line(&detail.tokens()),
     );
     if let Some(error) = &run.error {
         out.push_str(&format!("error: {error}\n"));
     }
     for a in &detail.attempts {
         let at = &a.attempt;
+        let tokens = if at.steps > 0 {
+            format!(
+                ", {} tokens",
+                table::tokens(at.prompt_tokens + at.completion_tokens, at.cached_tokens)
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "\nitem {} (attempt {}): {}{}\n",
+            "\nitem {} (attempt {}): {}{tokens}{}\n",
             at.item_key,
             at.attempt,
             at.status,
@@ -135,8 +167,13 @@ fn render_detail(detail: &RunDetail) -> String {
             out.push_str(&format!("  answer: {output}\n"));
         }
         for s in &a.steps {
+            let cached = if s.cached_tokens > 0 {
+                format!(" ({} cached)", s.cached_tokens)
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "  step {}: {} {}+{} tokens, {}, {}\n",
+                "  step {}: {} {}{cached}+{} tokens, {}, {}\n",
                 s.step,
                 s.model,
                 s.prompt_tokens,

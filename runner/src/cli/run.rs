@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::backend::{self, BackendArgs};
 use super::table;
 use crate::engine::{Decider, Engine, ItemReport, Progress, RunReport, RunRequest};
-use crate::store::{AttemptStatus, Trigger};
+use crate::store::{AttemptStatus, RunTokens, Trigger};
 use crate::workflow::{WritePolicy, parse_assignment};
 
 #[derive(Debug, clap::Args)]
@@ -103,7 +103,7 @@ pub fn summary(report: &RunReport) -> String {
                 i.steps.to_string(),
                 i.tool_calls.to_string(),
                 i.writes.to_string(),
-                (i.prompt_tokens + i.completion_tokens).to_string(),
+                table::tokens(i.prompt_tokens + i.completion_tokens, i.cached_tokens),
                 table::duration(i.duration_ms),
                 outcome_text(i),
             ]
@@ -136,6 +136,9 @@ pub fn summary(report: &RunReport) -> String {
         report.decider,
         if report.llm_used { "" } else { " — no LLM was used" },
     ));
+    if report.llm_used {
+        out.push_str(&format!("\n{}", table::token_line(&run_tokens(report))));
+    }
     let r = &report.reconciliation;
     if r.landed + r.not_landed + r.unknown > 0 {
         out.push_str(&format!(
@@ -148,6 +151,22 @@ pub fn summary(report: &RunReport) -> String {
     }
     out.push_str(&format!("\ndetails: deskhand history {}", run.id));
     out
+}
+
+/// The run's token totals from its item reports.
+pub fn run_tokens(report: &RunReport) -> RunTokens {
+    report.items.iter().fold(
+        RunTokens {
+            items: i64::try_from(report.items.len()).unwrap_or(i64::MAX),
+            ..RunTokens::default()
+        },
+        |mut t, i| {
+            t.prompt_tokens += i.prompt_tokens;
+            t.completion_tokens += i.completion_tokens;
+            t.cached_tokens += i.cached_tokens;
+            t
+        },
+    )
 }
 
 fn outcome_text(item: &ItemReport) -> String {

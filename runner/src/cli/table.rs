@@ -54,6 +54,32 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
     out
 }
 
+/// A token count with the part served from the provider's prompt cache, when there is one:
+/// `1520 (1024 cached)`.
+pub fn tokens(total: i64, cached: i64) -> String {
+    if cached > 0 {
+        format!("{total} ({cached} cached)")
+    } else {
+        total.to_string()
+    }
+}
+
+/// The run's LLM spend in one line: totals, the cached share and the figure per item.
+pub fn token_line(t: &crate::store::RunTokens) -> String {
+    let cached = if t.cached_tokens > 0 {
+        format!(" ({} cached)", t.cached_tokens)
+    } else {
+        String::new()
+    };
+    format!(
+        "tokens: {} prompt{cached} + {} completion = {}, {} per item",
+        t.prompt_tokens,
+        t.completion_tokens,
+        t.total(),
+        t.per_item()
+    )
+}
+
 /// Epoch milliseconds as a UTC timestamp to the second.
 pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -85,6 +85,8 @@ pub struct ItemReport {
     pub writes: u32,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// The part of `prompt_tokens` served from the provider's prompt cache.
+    pub cached_tokens: i64,
     pub duration_ms: i64,
 }
 
@@ -731,6 +733,7 @@ impl ItemContext<'_> {
                 writes: tools.writes(),
                 prompt_tokens: attempt.prompt_tokens,
                 completion_tokens: attempt.completion_tokens,
+                cached_tokens: attempt.cached_tokens,
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             },
             stop,

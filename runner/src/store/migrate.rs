@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0004_run_lease.sql"),
     ),
     (
+        5,
+        "cached tokens",
+        include_str!("../../migrations/sqlite/0005_cached_tokens.sql"),
+        include_str!("../../migrations/postgres/0005_cached_tokens.sql"),
+    ),
+    (
         6,
         "rate budget",
         include_str!("../../migrations/sqlite/0006_rate_budget.sql"),

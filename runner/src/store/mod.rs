@@ -33,7 +33,7 @@ pub use attempts::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
-pub use history::{AttemptDetail, RunDetail};
+pub use history::{AttemptDetail, RunDetail, RunTokens};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
 pub use rate_budget::{Reservation, SharedBudget};

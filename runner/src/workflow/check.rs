@@ -337,6 +337,7 @@ fn check_model(
         }),
         max_completion_tokens: m.max_completion_tokens,
         tool_choice_required: m.tool_choice_required.unwrap_or(false),
+        structured_output: m.structured_output.unwrap_or(true),
     })
 }
 
