@@ -34,6 +34,18 @@ pub(crate) async fn gateway(State(app): State<Arc<App>>, req: Request, next: Nex
         None => format!("{method} <unmatched>"),
     };
     let fault = lock(&app.faults).decide(&method, &path);
+    if let Some(kind) = &fault {
+        let name = match kind {
+            FaultKind::Status { .. } => "status",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Drop => "drop",
+            FaultKind::Malformed => "malformed",
+        };
+        *lock(&app.stats)
+            .faults_injected
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
     let resp = match fault {
         Some(FaultKind::Status { status, html }) => fault_status(status, html),
         Some(FaultKind::Latency { ms }) => {
