@@ -6,6 +6,9 @@ pub mod gateways;
 pub mod handler;
 pub mod hosted;
 pub mod http;
+pub mod listener;
+pub mod origin_guard;
+pub mod rpc_body;
 pub mod transport;
 
 pub use gateways::{DEFAULT_CONNECTION, GatewayPool};
