@@ -183,7 +183,7 @@ fn peer(request_extensions: &axum::http::Extensions) -> String {
 /// One line per refused credential, so brute force shows in the logs; it names the peer and the
 /// kind of path, never the token presented.
 fn log_auth_failure(peer: &str, kind: PathKind, reason: &str) {
-    tracing::warn!(peer, path = kind.as_str(), reason, "authentication failed");
+    tracing::warn!(peer = %peer, path = %kind.as_str(), reason = %reason, "authentication failed");
 }
 
 async fn guard(State(state): State<HttpState>, request: Request, next: Next) -> Response {
