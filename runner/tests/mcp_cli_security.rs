@@ -50,6 +50,7 @@ fn initialize() -> Value {
 }
 
 async fn post_initialize(url: &str) -> reqwest::Response {
+    zoho_desk_mcp::install_crypto_provider();
     reqwest::Client::new()
         .post(url)
         .header("accept", "application/json, text/event-stream")
