@@ -59,7 +59,9 @@ async fn failed_authentication_is_logged_once_without_the_secret() {
         .unwrap();
     let gateway = Gateway::new(Arc::new(Catalog::zoho_desk().unwrap()), mock.client());
     let pool = Arc::new(GatewayPool::with_gateway(Arc::new(gateway)));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let state = HttpState::new(
@@ -107,7 +109,10 @@ async fn failed_authentication_is_logged_once_without_the_secret() {
             "path=mcp",
         ),
         (
-            client.post(&guarded.url).bearer_auth(wrong_api_token).json(&init),
+            client
+                .post(&guarded.url)
+                .bearer_auth(wrong_api_token)
+                .json(&init),
             401,
             "path=mcp",
         ),
@@ -118,7 +123,11 @@ async fn failed_authentication_is_logged_once_without_the_secret() {
             401,
             "path=admin",
         ),
-        (client.get(format!("{base}/admin/servers")), 401, "path=admin"),
+        (
+            client.get(format!("{base}/admin/servers")),
+            401,
+            "path=admin",
+        ),
     ];
     for (request, status, kind) in cases {
         captured.take();
@@ -134,7 +143,10 @@ async fn failed_authentication_is_logged_once_without_the_secret() {
         assert!(line.contains(kind), "{line}");
         assert!(line.contains("peer=127.0.0.1:"), "{line}");
         for secret in [wrong_url_token, wrong_api_token, &guarded.created.token] {
-            assert!(!logged.contains(secret), "a credential was logged: {logged}");
+            assert!(
+                !logged.contains(secret),
+                "a credential was logged: {logged}"
+            );
         }
     }
 

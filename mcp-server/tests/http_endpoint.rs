@@ -34,7 +34,9 @@ impl Drop for Served {
 }
 
 async fn serve(registry: Registry, pool: Arc<GatewayPool>, options: HttpOptions) -> Served {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let state = HttpState::new(registry, pool, options, stop.clone());
@@ -160,7 +162,11 @@ async fn a_server_url_is_refused_where_its_connection_reaches_another_org() {
     let hosted = hosted::create(&registry, &sandbox_pool, request("demo"), &first.base)
         .await
         .unwrap();
-    let ok = post(&hosted.url).json(&initialize_body()).send().await.unwrap();
+    let ok = post(&hosted.url)
+        .json(&initialize_body())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200, "valid where it was made");
 
     let second = serve(registry.clone(), pool_for(&other_org).await, loopback()).await;
@@ -189,11 +195,16 @@ async fn host_is_checked_on_every_route() {
     ] {
         let healthz = raw(
             fx.served.addr,
-            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
             within,
         )
         .await;
-        assert_eq!(status_of(&healthz), expected, "/healthz, Host {host}: {healthz}");
+        assert_eq!(
+            status_of(&healthz),
+            expected,
+            "/healthz, Host {host}: {healthz}"
+        );
     }
     let admin = raw(
         fx.served.addr,
@@ -307,7 +318,8 @@ async fn a_client_trickling_headers_is_disconnected() {
         .collect();
     for client in clients {
         let held = client.await.unwrap();
-        let held = held.unwrap_or_else(|| panic!("a slow client was still connected after {bound:?}"));
+        let held =
+            held.unwrap_or_else(|| panic!("a slow client was still connected after {bound:?}"));
         assert!(held >= HEADER_TIMEOUT / 2, "closed after {held:?}");
     }
 }
@@ -324,7 +336,10 @@ async fn an_idle_kept_alive_connection_is_closed() {
     let mut out = Vec::new();
     let bound = HEADER_TIMEOUT * 5;
     let read = tokio::time::timeout(bound, stream.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "the idle connection was still open after {bound:?}");
+    assert!(
+        read.is_ok(),
+        "the idle connection was still open after {bound:?}"
+    );
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
     assert!(started.elapsed() >= HEADER_TIMEOUT / 2);
 }
@@ -334,7 +349,11 @@ async fn bodies_rmcp_cannot_take_get_json_rpc_errors() {
     let fx = fixture(loopback()).await;
     let hosted = fx.create(request("rpc")).await;
 
-    let r = post(&hosted.url).body("this is not json").send().await.unwrap();
+    let r = post(&hosted.url)
+        .body("this is not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(
         r.headers()["content-type"]
@@ -347,7 +366,12 @@ async fn bodies_rmcp_cannot_take_get_json_rpc_errors() {
     assert_eq!(body["error"]["code"], -32700);
     assert_eq!(body["id"], Value::Null);
 
-    for not_rpc in [json!({"hello": 1}), json!([1, 2]), json!("text"), json!({"jsonrpc": "1.0", "id": 1, "method": "ping"})] {
+    for not_rpc in [
+        json!({"hello": 1}),
+        json!([1, 2]),
+        json!("text"),
+        json!({"jsonrpc": "1.0", "id": 1, "method": "ping"}),
+    ] {
         let r = post(&hosted.url).json(&not_rpc).send().await.unwrap();
         assert_eq!(r.status(), 400, "{not_rpc}");
         let body: Value = r.json().await.unwrap();
@@ -431,6 +455,9 @@ async fn an_early_refusal_leaves_the_kept_alive_connection_usable() {
         .unwrap();
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
-    let second = text.find("\r\n\r\nok").map(|_| ()).and(text.rfind("HTTP/1.1 200"));
+    let second = text
+        .find("\r\n\r\nok")
+        .map(|_| ())
+        .and(text.rfind("HTTP/1.1 200"));
     assert!(second.is_some(), "the second request got no answer: {text}");
 }

@@ -51,7 +51,9 @@ fn world() -> &'static World {
             let registry = Registry::open(database::connect(path.to_str().unwrap()).await.unwrap())
                 .await
                 .unwrap();
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let state = HttpState::new(
                 registry.clone(),
@@ -62,7 +64,11 @@ fn world() -> &'static World {
                 },
                 CancellationToken::new(),
             );
-            tokio::spawn(listener::serve(listener, http::router(state), std::future::pending()));
+            tokio::spawn(listener::serve(
+                listener,
+                http::router(state),
+                std::future::pending(),
+            ));
             let hosted = hosted::create(
                 &registry,
                 &pool,
@@ -186,7 +192,12 @@ fn assert_clear_refusal(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
         .or_else(|| value.get("error").and_then(|e| e.get("message")))
         .and_then(Value::as_str)
         .unwrap_or("");
-    prop_assert!(!message.trim().is_empty(), "HTTP {} without a message: {}", status, value);
+    prop_assert!(
+        !message.trim().is_empty(),
+        "HTTP {} without a message: {}",
+        status,
+        value
+    );
     Ok(())
 }
 

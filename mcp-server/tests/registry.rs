@@ -100,10 +100,7 @@ async fn names_are_unique_per_connection_and_revoked_by_name_only_when_unique() 
         let name = format!("dup-{}", database::now_ms());
         let first = registry.create_server(new_server(&name)).await.unwrap();
         let err = registry.create_server(new_server(&name)).await.unwrap_err();
-        assert!(
-            matches!(err, RegistryError::DuplicateName { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, RegistryError::DuplicateName { .. }), "{err}");
         assert!(err.to_string().contains(&name), "{err}");
 
         // The same name on another connection is allowed, and makes revoking by name ambiguous.
@@ -128,7 +125,10 @@ async fn names_are_unique_per_connection_and_revoked_by_name_only_when_unique() 
             first.record.id
         );
         assert!(matches!(
-            registry.lookup_server_token(&lookalike.token).await.unwrap(),
+            registry
+                .lookup_server_token(&lookalike.token)
+                .await
+                .unwrap(),
             TokenLookup::Active(_)
         ));
         assert!(matches!(

@@ -34,14 +34,18 @@ async fn an_oversized_line_gets_an_error_for_its_id_and_the_session_continues() 
 
     let send = |v: Value| format!("{v}\n").into_bytes();
     client_in
-        .write_all(&send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .write_all(&send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "stdio-test", "version": "0"}}})))
+            "clientInfo": {"name": "stdio-test", "version": "0"}}}),
+        ))
         .await
         .unwrap();
     assert_eq!(next().await["id"], 1);
     client_in
-        .write_all(&send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})))
+        .write_all(&send(
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        ))
         .await
         .unwrap();
 

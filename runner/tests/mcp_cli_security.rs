@@ -66,7 +66,15 @@ async fn a_sandbox_url_is_refused_by_a_server_on_a_real_connection() {
 
     // 1. The README's demo: a sandbox server that prints a ready URL.
     let mut sandbox = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
-        .args(["mcp", "serve", "--http", "--port", "0", "--sandbox", "--print-url"])
+        .args([
+            "mcp",
+            "serve",
+            "--http",
+            "--port",
+            "0",
+            "--sandbox",
+            "--print-url",
+        ])
         .arg("--database-url")
         .arg(&db)
         .env_remove("DATABASE_URL")
@@ -147,11 +155,23 @@ fn servers_are_revoked_by_exact_id_and_names_are_bounded_and_unique() {
 
     let again = create(&db, "alpha");
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
-    for bad in ["x".repeat(65), "red\u{1b}[31m".to_owned(), "tab\tname".to_owned()] {
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+    for bad in [
+        "x".repeat(65),
+        "red\u{1b}[31m".to_owned(),
+        "tab\tname".to_owned(),
+    ] {
         let out = create(&db, &bad);
         assert!(!out.status.success(), "{bad:?} was accepted");
-        assert!(text(&out.stderr).contains("at most 64"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("at most 64"),
+            "{}",
+            text(&out.stderr)
+        );
     }
     assert!(create_succeeds(&db, &"y".repeat(64)));
 
@@ -168,14 +188,21 @@ fn servers_are_revoked_by_exact_id_and_names_are_bounded_and_unique() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let left = listed_ids(&db);
     assert!(!left.contains(&alpha));
-    assert!(left.contains(&lookalike), "the look-alike survived: {left:?}");
+    assert!(
+        left.contains(&lookalike),
+        "the look-alike survived: {left:?}"
+    );
 
     let out = deskhand(&db, &["mcp", "servers", "revoke", "--name", &alpha]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!listed_ids(&db).contains(&lookalike));
     let out = deskhand(&db, &["mcp", "servers", "revoke", "--name", "alpha"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no MCP server is named"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no MCP server is named"),
+        "{}",
+        text(&out.stderr)
+    );
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
 }
 
@@ -188,13 +215,33 @@ fn token_expiry_must_be_ahead_and_is_listed() {
     let db = common::temp_path("tokens", "db");
     let past = deskhand(
         &db,
-        &["mcp", "tokens", "create", "--name", "old", "--expires-at", "2001-01-01T00:00:00Z"],
+        &[
+            "mcp",
+            "tokens",
+            "create",
+            "--name",
+            "old",
+            "--expires-at",
+            "2001-01-01T00:00:00Z",
+        ],
     );
     assert!(!past.status.success());
-    assert!(text(&past.stderr).contains("in the past"), "{}", text(&past.stderr));
+    assert!(
+        text(&past.stderr).contains("in the past"),
+        "{}",
+        text(&past.stderr)
+    );
     let out = deskhand(
         &db,
-        &["mcp", "tokens", "create", "--name", "ops", "--expires-at", "2999-01-01T00:00:00Z"],
+        &[
+            "mcp",
+            "tokens",
+            "create",
+            "--name",
+            "ops",
+            "--expires-at",
+            "2999-01-01T00:00:00Z",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let list = deskhand(&db, &["mcp", "tokens", "list"]);
@@ -245,7 +292,10 @@ async fn over_stdio_a_message_over_16_mib_is_answered_not_dropped() {
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "stdio-cli", "version": "0"}}});
-    stdin.write_all(format!("{init}\n").as_bytes()).await.unwrap();
+    stdin
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
     let mut next = async || -> Value {
         let line = tokio::time::timeout(Duration::from_secs(60), replies.next_line())
             .await

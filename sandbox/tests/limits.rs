@@ -148,7 +148,10 @@ async fn absurd_limits_are_refused_with_a_sentence_not_a_panic() {
             .unwrap();
         assert_eq!(r.status(), 422, "{body}");
         let text = r.text().await.unwrap();
-        assert!(text.contains("at most") || text.contains("positive"), "{text}");
+        assert!(
+            text.contains("at most") || text.contains("positive"),
+            "{text}"
+        );
     }
     // The sandbox still answers: nothing panicked behind the refusals.
     assert_eq!(env.get("/tickets/5000000001001").await.status, 200);

@@ -65,11 +65,14 @@ impl Gateway {
         let outcome = match op.kind {
             MethodKind::Composite => composite::run(self, op, args).await,
             _ if op.paging.is_some() => self.list(spec, op, args, position).await,
-            _ => self.send(op, &args, None).await.map(|resp| match resp.body {
-                Some(Value::Object(obj)) => Value::Object(obj),
-                None => json!({}),
-                Some(other) => json!({ "result": other }),
-            }),
+            _ => self
+                .send(op, &args, None)
+                .await
+                .map(|resp| match resp.body {
+                    Some(Value::Object(obj)) => Value::Object(obj),
+                    None => json!({}),
+                    Some(other) => json!({ "result": other }),
+                }),
         };
         // Refusals found after validation (a path value that is not an id, a URL too long) list
         // the tool's keys too, so every argument error lets the model correct itself.

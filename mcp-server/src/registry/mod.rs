@@ -21,11 +21,15 @@ pub enum RegistryError {
     Random(#[from] rand::rand_core::OsError),
     #[error("stored record {id} is corrupt: {reason}")]
     Corrupt { id: String, reason: String },
-    #[error("an MCP server named {name:?} already exists on connection {connection:?}; pick another name or revoke that one")]
+    #[error(
+        "an MCP server named {name:?} already exists on connection {connection:?}; pick another name or revoke that one"
+    )]
     DuplicateName { name: String, connection: String },
     #[error("no MCP server is named {0:?}")]
     NoSuchName(String),
-    #[error("{count} MCP servers are named {name:?}; revoke one by its id (see `deskhand mcp servers list`)")]
+    #[error(
+        "{count} MCP servers are named {name:?}; revoke one by its id (see `deskhand mcp servers list`)"
+    )]
     AmbiguousName { name: String, count: usize },
 }
 

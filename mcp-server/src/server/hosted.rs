@@ -26,7 +26,9 @@ pub struct CreateServer {
 pub enum CreateServerError {
     #[error("the server needs a non-empty name")]
     EmptyName,
-    #[error("the server name must be at most {MAX_NAME_CHARS} printable characters without control characters")]
+    #[error(
+        "the server name must be at most {MAX_NAME_CHARS} printable characters without control characters"
+    )]
     BadName,
     #[error("{0}")]
     Filter(String),
@@ -56,8 +58,7 @@ pub async fn create(
     if request.name.trim().is_empty() {
         return Err(CreateServerError::EmptyName);
     }
-    if request.name.chars().count() > MAX_NAME_CHARS || request.name.chars().any(char::is_control)
-    {
+    if request.name.chars().count() > MAX_NAME_CHARS || request.name.chars().any(char::is_control) {
         return Err(CreateServerError::BadName);
     }
     let filter = ToolFilter::parse(&request.methods, &request.tags)

@@ -193,7 +193,10 @@ async fn guard(State(state): State<HttpState>, request: Request, next: Next) -> 
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
     if !state.0.guard.host_allowed(host) {
-        tracing::warn!(peer = peer(request.extensions()), "refused a request for a Host that is not allowed");
+        tracing::warn!(
+            peer = peer(request.extensions()),
+            "refused a request for a Host that is not allowed"
+        );
         return json_error(
             StatusCode::FORBIDDEN,
             "host_not_allowed",
@@ -206,7 +209,10 @@ async fn guard(State(state): State<HttpState>, request: Request, next: Next) -> 
         Some(Err(_)) => Some(""),
     };
     if !state.0.guard.origin_allowed(origin) {
-        tracing::warn!(peer = peer(request.extensions()), "refused a request from an Origin that is not allowed");
+        tracing::warn!(
+            peer = peer(request.extensions()),
+            "refused a request from an Origin that is not allowed"
+        );
         return json_error(
             StatusCode::FORBIDDEN,
             "origin_not_allowed",
@@ -315,8 +321,7 @@ async fn mcp_endpoint(
         return rpc_body::drain(body, response).await;
     }
     if record.require_api_token_auth
-        && let Err(response) =
-            require_api_token(&state, &parts.headers, &peer, PathKind::Mcp).await
+        && let Err(response) = require_api_token(&state, &parts.headers, &peer, PathKind::Mcp).await
     {
         return rpc_body::drain(body, response).await;
     }
@@ -368,13 +373,21 @@ fn check_connection(state: &HttpState, record: &ServerRecord, peer: &str) -> Res
     if record.connection_identity.as_deref() == Some(current.as_str()) {
         return Ok(());
     }
-    log_auth_failure(peer, PathKind::Mcp, "MCP server URL made for another Zoho org");
+    log_auth_failure(
+        peer,
+        PathKind::Mcp,
+        "MCP server URL made for another Zoho org",
+    );
     let message = if record.connection_identity.is_none() {
         "this MCP server URL was created before URLs were bound to their Zoho org and is no longer valid; revoke it and create a new one"
     } else {
         "this MCP server URL was created for another Zoho org (for example the sandbox) than the one connection this server reaches, and is not valid here"
     };
-    Err(json_error(StatusCode::FORBIDDEN, "connection_mismatch", message))
+    Err(json_error(
+        StatusCode::FORBIDDEN,
+        "connection_mismatch",
+        message,
+    ))
 }
 
 /// Repeats an upstream 429's limit as IETF draft fields (`ratelimit-reset` in delta seconds) and
@@ -439,16 +452,13 @@ async fn create_server(
     if let Err(response) = require_api_token(&state, &headers, &peer, PathKind::Admin).await {
         return rpc_body::drain(body, response).await;
     }
-    let body = match rpc_body::read_bounded(
-        body,
-        rpc_body::MAX_BODY_BYTES,
-        rpc_body::BODY_READ_TIMEOUT,
-    )
-    .await
-    {
-        Ok(bytes) => serde_json::from_slice::<CreateServerBody>(&bytes),
-        Err(e) => return rpc_body::body_error(&e),
-    };
+    let body =
+        match rpc_body::read_bounded(body, rpc_body::MAX_BODY_BYTES, rpc_body::BODY_READ_TIMEOUT)
+            .await
+        {
+            Ok(bytes) => serde_json::from_slice::<CreateServerBody>(&bytes),
+            Err(e) => return rpc_body::body_error(&e),
+        };
     let body = match body {
         Ok(body) => body,
         Err(e) => {

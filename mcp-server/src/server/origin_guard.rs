@@ -117,7 +117,13 @@ mod tests {
         ] {
             assert!(g.host_allowed(Some(ok)), "{ok}");
         }
-        for bad in ["evil.com", "edge:9000", "localhost.evil.com", "", "127.0.0.1.nip.io"] {
+        for bad in [
+            "evil.com",
+            "edge:9000",
+            "localhost.evil.com",
+            "",
+            "127.0.0.1.nip.io",
+        ] {
             assert!(!g.host_allowed(Some(bad)), "{bad}");
         }
         assert!(!g.host_allowed(None));

@@ -2,9 +2,7 @@
 
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::server::handler::ZohoDeskMcpServer;

@@ -312,7 +312,11 @@ mod tests {
         ] {
             assert!(with(ok, &[]).is_ok(), "{ok}");
         }
-        for bad in ["http://desk.example.com", "http://10.0.0.5:8765", "http://sandbox:8765"] {
+        for bad in [
+            "http://desk.example.com",
+            "http://10.0.0.5:8765",
+            "http://sandbox:8765",
+        ] {
             let err = with(bad, &[]).unwrap_err().to_string();
             assert!(err.contains("ZOHO_DESK_BASE_URL"), "{err}");
             assert!(err.contains("plain http://"), "{err}");

@@ -489,7 +489,9 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", json!({ "result": tokens }));
             } else if tokens.is_empty() {
-                println!("No API tokens. Create one with `deskhand mcp tokens create --name NAME`.");
+                println!(
+                    "No API tokens. Create one with `deskhand mcp tokens create --name NAME`."
+                );
             } else {
                 println!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
                 for t in tokens {
