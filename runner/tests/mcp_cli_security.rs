@@ -249,6 +249,23 @@ fn token_expiry_must_be_ahead_and_is_listed() {
     assert!(listed.contains("EXPIRES"), "{listed}");
     assert!(listed.contains("2999-01-01T00:00:00Z"), "{listed}");
     assert!(!listed.contains("old"), "{listed}");
+
+    // Tokens too are revoked by exact id, or by a unique name when asked.
+    let by_name_as_id = deskhand(&db, &["mcp", "tokens", "revoke", "ops"]);
+    assert!(!by_name_as_id.status.success());
+    assert!(
+        text(&by_name_as_id.stderr).contains("--name"),
+        "{}",
+        text(&by_name_as_id.stderr)
+    );
+    let out = deskhand(&db, &["mcp", "tokens", "revoke", "--name", "ops"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = deskhand(&db, &["mcp", "tokens", "list"]);
+    assert!(
+        !text(&list.stdout).contains("ops"),
+        "{}",
+        text(&list.stdout)
+    );
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
 }
 

@@ -31,6 +31,12 @@ pub enum RegistryError {
         "{count} MCP servers are named {name:?}; revoke one by its id (see `deskhand mcp servers list`)"
     )]
     AmbiguousName { name: String, count: usize },
+    #[error("no API token is named {0:?}")]
+    NoSuchTokenName(String),
+    #[error(
+        "{count} API tokens are named {name:?}; revoke one by its id (see `deskhand mcp tokens list`)"
+    )]
+    AmbiguousTokenName { name: String, count: usize },
 }
 
 impl From<sqlx::Error> for RegistryError {
@@ -361,12 +367,30 @@ impl Registry {
         rows.iter().map(api_token_from_row).collect()
     }
 
-    pub async fn revoke_api_token(&self, id_or_name: &str) -> Result<bool, RegistryError> {
-        let done = sqlx::query("DELETE FROM mcp_api_tokens WHERE id = $1 OR name = $1")
-            .bind(id_or_name.to_owned())
+    /// Deletes the API token with exactly this id; returns whether one was removed.
+    pub async fn revoke_api_token(&self, id: &str) -> Result<bool, RegistryError> {
+        let done = sqlx::query("DELETE FROM mcp_api_tokens WHERE id = $1")
+            .bind(id.to_owned())
             .execute(&self.db.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the one API token with exactly this name and returns its id; refuses when none
+    /// or several carry the name.
+    pub async fn revoke_api_token_named(&self, name: &str) -> Result<String, RegistryError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM mcp_api_tokens WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_all(&self.db.pool)
+            .await?;
+        match ids.as_slice() {
+            [id] if self.revoke_api_token(id).await? => Ok(id.clone()),
+            [_] | [] => Err(RegistryError::NoSuchTokenName(name.to_owned())),
+            many => Err(RegistryError::AmbiguousTokenName {
+                name: name.to_owned(),
+                count: many.len(),
+            }),
+        }
     }
 
     /// Whether `token` is a live admin API token.

@@ -550,7 +550,7 @@ async fn revoke_server(
 }
 
 /// The peer address when the server was started by [`crate::server::listener::serve`], else
-/// `unknown` (the router is also served by plain `axum::serve` in some embeddings).
+/// `unknown` (a router served by plain `axum::serve` carries none).
 struct ConnectInfoOpt(String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectInfoOpt {

@@ -209,9 +209,14 @@ enum TokensCommand {
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// Revoke an API token by id or name.
+    /// Revoke an API token by its exact id (or, with --name, its exact and unique name).
     Revoke {
-        id: String,
+        /// The token's id (`tok_...`, see `mcp tokens list`).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        id: Option<String>,
+        /// Revoke the one token with exactly this name instead; refused when several share it.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
@@ -507,13 +512,20 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TokensCommand::Revoke { id, conn } => {
+        TokensCommand::Revoke { id, name, conn } => {
             let registry = conn.registry().await?;
-            anyhow::ensure!(
-                registry.revoke_api_token(&id).await?,
-                "no API token with id or name {id:?}"
-            );
-            println!("Revoked {id}");
+            let revoked = match (id, name) {
+                (Some(id), _) => {
+                    anyhow::ensure!(
+                        registry.revoke_api_token(&id).await?,
+                        "no API token has the id {id:?}; to revoke by name, use --name"
+                    );
+                    id
+                }
+                (None, Some(name)) => registry.revoke_api_token_named(&name).await?,
+                (None, None) => anyhow::bail!("name the token to revoke: its id, or --name NAME"),
+            };
+            println!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
