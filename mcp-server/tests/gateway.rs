@@ -499,3 +499,112 @@ async fn full_context_fails_with_the_failing_part() {
     assert_eq!(err.to_structured()["status"], 500);
     assert_eq!(err.to_structured()["errorCode"], "INTERNAL_SERVER_ERROR");
 }
+
+#[tokio::test]
+async fn a_cursor_that_is_not_a_string_is_refused_not_ignored() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 10), 0, 100));
+    for forged in [json!(50), json!(true), json!({"o": 50}), json!(["x"])] {
+        let err = gw
+            .call(
+                "list_all_zoho_desk_tickets",
+                args(json!({"limit": 3, "next_cursor": forged})),
+            )
+            .await
+            .unwrap_err();
+        let s = err.to_structured();
+        assert_eq!(s["status"], 400, "{forged}");
+        assert!(
+            s["message"].as_str().unwrap().contains("next_cursor"),
+            "{s}"
+        );
+    }
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_forged_cursor_offset_is_refused_without_panicking() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 10), 0, 100));
+    let first = gw
+        .call("list_all_zoho_desk_tickets", args(json!({"limit": 3})))
+        .await
+        .unwrap();
+    let issued = first["next_cursor"].as_str().unwrap();
+    // A cursor is base64url JSON: re-encode it with an absurd offset, as a client could.
+    let decoded = base64url_decode(issued);
+    let mut cursor: Value = serde_json::from_slice(&decoded).unwrap();
+    for offset in [u64::MAX, u64::MAX - 2, 1 << 50] {
+        cursor["o"] = json!(offset);
+        let forged = base64url_encode(&serde_json::to_vec(&cursor).unwrap());
+        let err = gw
+            .call(
+                "list_all_zoho_desk_tickets",
+                args(json!({"limit": 3, "next_cursor": forged})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_structured()["status"], 400, "{offset}");
+        assert!(err.to_string().contains("next_cursor"), "{err}");
+    }
+    assert_eq!(mock.state.api_request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_full_context_tool_names_ticket_id_and_lists_its_keys() {
+    let (mock, gw) = setup().await;
+    for bad in ["../1", "1/2", ""] {
+        let err = gw
+            .call(
+                "zoho_desk_tickets_get_full_context",
+                args(json!({"ticketId": bad})),
+            )
+            .await
+            .unwrap_err();
+        let s = err.to_structured();
+        let message = s["message"].as_str().unwrap();
+        assert!(message.contains("`ticketId`"), "{message}");
+        assert!(!message.contains("`id`"), "{message}");
+        assert!(
+            s["allowed_keys"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ticketId")),
+            "{s}"
+        );
+    }
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+fn base64url_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 0x3f) as usize]));
+        }
+    }
+    out
+}
+
+fn base64url_decode(text: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (mut acc, mut bits, mut out) = (0u32, 0, Vec::new());
+    for c in text.bytes() {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}

@@ -57,13 +57,17 @@ fn operation<'a>(
 /// `{ticket, threads (each fetched for its content), comments}`; any failing part fails the call
 /// with that part's error, because a partial context would mislead an agent.
 async fn full_context(gw: &Gateway, args: Map<String, Value>) -> Result<Value, ToolError> {
+    // Checked here, under the caller's name for it: the parts below pass the id on as `id`, and
+    // a refusal there would name a key the caller never sent.
+    let invalid = |message: String| ToolError::InvalidArguments {
+        message,
+        allowed_keys: vec!["ticketId".into()],
+    };
     let ticket_id = args
         .get("ticketId")
         .and_then(lenient::as_string)
-        .ok_or_else(|| ToolError::InvalidArguments {
-            message: "argument `ticketId`: is required but missing".into(),
-            allowed_keys: vec!["ticketId".into()],
-        })?;
+        .ok_or_else(|| invalid("argument `ticketId`: is required but missing".into()))?;
+    super::routing::path_segment("ticketId", &ticket_id).map_err(invalid)?;
     let get_ticket = operation(gw, "tickets", "get")?;
     let list_threads = operation(gw, "ticket_threads", "list")?;
     let get_thread = operation(gw, "ticket_threads", "get")?;

@@ -145,7 +145,7 @@ impl Paging {
     /// reading; the overlap item covers the other).
     pub fn upstream_from(&self, offset: u64) -> u64 {
         match self.style {
-            PaginationStyle::Offset1 => offset + 1,
+            PaginationStyle::Offset1 => offset.saturating_add(1),
             _ => offset,
         }
     }

@@ -103,7 +103,7 @@ pub(crate) fn route(
 
 /// Path values are ids; anything that could change the path's shape (`/`, `..`, `%`, `?`) is
 /// refused rather than encoded, because URL parsers normalise even encoded dot-segments.
-fn path_segment(name: &str, value: &str) -> Result<String, String> {
+pub(crate) fn path_segment(name: &str, value: &str) -> Result<String, String> {
     let ok = !value.is_empty()
         && value
             .chars()

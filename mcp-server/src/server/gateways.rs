@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use sha2::{Digest, Sha256};
+
 use crate::catalog::{Catalog, Gateway};
 use crate::zoho::{Connections, ZohoClient, ZohoError};
 
@@ -22,6 +24,9 @@ pub struct GatewayPool {
     catalog: Arc<Catalog>,
     connections: Connections,
     cache: Mutex<HashMap<String, Arc<Gateway>>>,
+    /// Gateways handed in ready-made (the in-process sandbox) get an identity of their own kind,
+    /// so no server created for them can ever match a connection built from settings.
+    ready_made: bool,
 }
 
 impl GatewayPool {
@@ -30,12 +35,14 @@ impl GatewayPool {
             catalog,
             connections,
             cache: Mutex::new(HashMap::new()),
+            ready_made: false,
         }
     }
 
     /// A pool with one ready-made gateway under the default name (in-process sandbox, tests).
     pub fn with_gateway(gateway: Arc<Gateway>) -> Self {
-        let pool = GatewayPool::new(gateway.catalog().clone(), Connections::default());
+        let mut pool = GatewayPool::new(gateway.catalog().clone(), Connections::default());
+        pool.ready_made = true;
         if let Ok(mut cache) = pool.cache.lock() {
             cache.insert(DEFAULT_CONNECTION.to_owned(), gateway);
         }
@@ -44,6 +51,24 @@ impl GatewayPool {
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// The fingerprint of the org a connection reaches: a hash of its Desk API root and org id,
+    /// marked `sandbox:` for ready-made gateways. A hosted server stores the identity it was
+    /// created for and is honoured only where its connection still has that identity.
+    pub fn identity(&self, name: &str) -> Result<String, GatewayPoolError> {
+        let gateway = self.get(name)?;
+        let config = gateway.client().config();
+        let digest = Sha256::digest(
+            format!(
+                "{}\n{}",
+                config.desk_base_url.as_str().trim_end_matches('/'),
+                config.org_id
+            )
+            .as_bytes(),
+        );
+        let kind = if self.ready_made { "sandbox" } else { "zoho" };
+        Ok(format!("{kind}:{}", hex::encode(&digest[..12])))
     }
 
     /// The gateway for a connection name; `default` is the environment's connection.

@@ -18,6 +18,13 @@ use super::error::{UpstreamError, ZohoError, snippet};
 use super::lenient;
 use super::ratelimit::RateLimitInfo;
 
+/// The longest request URL sent. URLs are bounded at 64 KiB by the HTTP stack and far lower by
+/// most servers; a request near that size is an argument mistake, not a transient failure.
+pub const MAX_URL_BYTES: usize = 32 * 1024;
+
+/// The longest access-token lifetime believed, in seconds.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
 /// A successful (2xx) answer. `body` is `None` for 204 and empty bodies, which Zoho uses for
 /// "empty list".
 #[derive(Debug, Clone, PartialEq)]
@@ -101,9 +108,9 @@ impl ZohoClient {
                 "path `{path}` must start with `/`"
             )));
         }
-        let url = format!("{}{}", self.inner.api_root, path);
+        let url = self.url_for(path, query)?;
         let token = self.access_token().await?;
-        let first = self.send(&method, &url, query, body, &token).await?;
+        let first = self.send(&method, &url, body, &token).await?;
         let Err(err) = first else {
             return first.map_err(ZohoError::Upstream);
         };
@@ -112,35 +119,49 @@ impl ZohoClient {
             self.invalidate(&token).await;
             let token = self.access_token().await?;
             return self
-                .send(&method, &url, query, body, &token)
+                .send(&method, &url, body, &token)
                 .await?
                 .map_err(ZohoError::Upstream);
         }
         Err(ZohoError::Upstream(err))
     }
 
+    /// The full request URL. One longer than [`MAX_URL_BYTES`] is refused here, before any token
+    /// is fetched: it would fail the same way on every attempt, so it is the caller's argument
+    /// error, not an upstream failure worth retrying.
+    fn url_for(&self, path: &str, query: &[(String, String)]) -> Result<Url, ZohoError> {
+        let mut url = Url::parse(&format!("{}{}", self.inner.api_root, path))
+            .map_err(|e| ZohoError::InvalidRequest(format!("path `{path}` is not valid: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let length = url.as_str().len();
+        if length > MAX_URL_BYTES {
+            return Err(ZohoError::InvalidRequest(format!(
+                "the request URL would be {length} bytes long, more than the {MAX_URL_BYTES} bytes allowed; shorten the arguments (long lists or search text)"
+            )));
+        }
+        Ok(url)
+    }
+
     /// The outer error is a failure to get an answer at all; the inner one is a non-2xx answer.
     async fn send(
         &self,
         method: &Method,
-        url: &str,
-        query: &[(String, String)],
+        url: &Url,
         body: Option<&Value>,
         token: &Secret,
     ) -> Result<Result<ZohoResponse, UpstreamError>, ZohoError> {
         let mut req = self
             .inner
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), url.clone())
             .header(
                 http::header::AUTHORIZATION,
                 format!("Zoho-oauthtoken {}", token.expose()),
             )
             .header("orgId", &self.inner.config.org_id)
             .header(http::header::ACCEPT, "application/json");
-        if !query.is_empty() {
-            req = req.query(query);
-        }
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -148,7 +169,7 @@ impl ZohoClient {
         let status = resp.status().as_u16();
         let ratelimit = RateLimitInfo::from_headers(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        tracing::debug!(%method, url, status, "zoho desk call");
+        tracing::debug!(%method, url = url.path(), status, "zoho desk call");
         if !(200..300).contains(&status) {
             return Ok(Err(UpstreamError::from_response(status, &bytes, ratelimit)));
         }
@@ -250,11 +271,14 @@ impl ZohoClient {
                 ),
             });
         };
+        // Zoho's tokens live an hour; a larger claim is capped so a broken or hostile accounts
+        // server cannot make the deadline overflow or pin one token for ever.
         let expires_in = body
             .as_ref()
             .and_then(|b| b.get("expires_in"))
             .and_then(lenient::as_u64)
-            .unwrap_or(3600);
+            .unwrap_or(3600)
+            .min(MAX_TOKEN_LIFETIME_SECS);
         // Refresh a little early so a token never expires in flight; a tenth of the lifetime
         // (at most a minute) keeps short-lived sandbox tokens usable.
         let lifetime = Duration::from_secs(expires_in);

@@ -134,6 +134,7 @@ impl Connections {
                 &field("desk_base_url"),
                 &field("accounts_url"),
             ),
+            &super::config::allowed_http_hosts(&lookup),
         )?;
         let required = |value: &Option<String>, f: &str| {
             value

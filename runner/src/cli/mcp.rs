@@ -14,6 +14,7 @@ use zoho_desk_mcp::catalog::{Catalog, ToolFilter};
 use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
 use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
+use zoho_desk_mcp::server::listener;
 use zoho_desk_mcp::server::{DEFAULT_CONNECTION, GatewayPool, Scope, ZohoDeskMcpServer, transport};
 use zoho_desk_mcp::zoho::Connections;
 
@@ -95,8 +96,13 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
     /// Extra accepted Host header values (the public host name behind a proxy), comma-separated.
+    /// Loopback names and the host of --public-url are always accepted.
     #[arg(long, value_delimiter = ',', env = "DESKHAND_MCP_ALLOWED_HOSTS")]
     allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the server (e.g. https://app.example.com), comma-separated.
+    /// Requests without an Origin header always pass; loopback origins pass when bound to loopback.
+    #[arg(long, value_delimiter = ',', env = "DESKHAND_MCP_ALLOWED_ORIGINS")]
+    allowed_origins: Vec<String>,
     /// Externally visible base URL, for printed server URLs.
     #[arg(long, env = "DESKHAND_MCP_PUBLIC_URL")]
     public_url: Option<String>,
@@ -133,9 +139,14 @@ enum ServersCommand {
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// Delete a hosted server by id or name; its URL stops working at once.
+    /// Delete a hosted server by its exact id (or, with --name, its exact and unique name); its URL stops working at once.
     Revoke {
-        id: String,
+        /// The server's id (`srv_...`, see `mcp servers list`).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        id: Option<String>,
+        /// Revoke the one server with exactly this name instead; refused when several share it.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
@@ -143,6 +154,7 @@ enum ServersCommand {
 
 #[derive(Debug, Args)]
 struct CreateServerArgs {
+    /// Unique per connection; at most 64 printable characters.
     #[arg(long)]
     name: String,
     /// Named connection (default: the environment's Zoho settings).
@@ -182,6 +194,7 @@ enum TokensCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// When the token stops working (ISO 8601 / RFC 3339); must be in the future.
         #[arg(long)]
         expires_at: Option<String>,
         #[arg(long)]
@@ -189,16 +202,21 @@ enum TokensCommand {
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// List API tokens (names and dates only).
+    /// List API tokens (names, creation and expiry dates; never the tokens).
     List {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// Revoke an API token by id or name.
+    /// Revoke an API token by its exact id (or, with --name, its exact and unique name).
     Revoke {
-        id: String,
+        /// The token's id (`tok_...`, see `mcp tokens list`).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        id: Option<String>,
+        /// Revoke the one token with exactly this name instead; refused when several share it.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
@@ -283,6 +301,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         gateways.clone(),
         HttpOptions {
             allowed_hosts: args.allowed_hosts.clone(),
+            allowed_origins: args.allowed_origins.clone(),
+            loopback_bound: args.host.is_loopback(),
             public_url: public_url.clone(),
         },
         cancel.clone(),
@@ -295,7 +315,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &registry,
             &gateways,
             CreateServer {
-                name: format!("sandbox-{}", local.port()),
+                // Names are unique per connection; a restart on the same port needs a new one.
+                name: format!(
+                    "sandbox-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                ),
                 connection: DEFAULT_CONNECTION.to_owned(),
                 methods: Vec::new(),
                 tags: Vec::new(),
@@ -309,13 +333,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("{}", created.url);
     }
     let app = http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown::signal().await;
-            cancel.cancel();
-        })
-        .await
-        .context("HTTP server failed")?;
+    listener::serve(listener, app, async move {
+        shutdown::signal().await;
+        cancel.cancel();
+    })
+    .await
+    .context("HTTP server failed")?;
     drop(sandbox);
     Ok(ExitCode::SUCCESS)
 }
@@ -380,11 +403,7 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
                     "ID", "NAME", "CONNECTION", "METHODS", "TAGS"
                 );
                 for s in servers {
-                    let expires = s
-                        .expires_at
-                        .and_then(chrono::DateTime::from_timestamp_millis)
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_else(|| "never".into());
+                    let expires = s.expires_at.map_or_else(|| "never".into(), format_ms);
                     println!(
                         "{:<22} {:<20} {:<10} {:<16} {:<16} {}",
                         s.id,
@@ -398,16 +417,30 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ServersCommand::Revoke { id, conn } => {
+        ServersCommand::Revoke { id, name, conn } => {
             let registry = conn.registry().await?;
-            anyhow::ensure!(
-                registry.revoke_server(&id).await?,
-                "no MCP server with id or name {id:?}"
-            );
-            println!("Revoked {id}");
+            let revoked = match (id, name) {
+                (Some(id), _) => {
+                    anyhow::ensure!(
+                        registry.revoke_server(&id).await?,
+                        "no MCP server has the id {id:?}; to revoke by name, use --name"
+                    );
+                    id
+                }
+                (None, Some(name)) => registry.revoke_server_named(&name).await?,
+                (None, None) => anyhow::bail!("name the server to revoke: its id, or --name NAME"),
+            };
+            println!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// An epoch-millisecond instant as RFC 3339 (UTC, whole seconds).
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 fn or_all(items: &[String]) -> String {
@@ -432,6 +465,13 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
                 .map(http::parse_expiry)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
+            if let Some(at) = expires_at {
+                anyhow::ensure!(
+                    at > chrono::Utc::now().timestamp_millis(),
+                    "--expires-at {} is in the past; give a future instant",
+                    format_ms(at)
+                );
+            }
             let (record, token) = registry.create_api_token(&name, expires_at).await?;
             if json {
                 let mut value = serde_json::to_value(&record)?;
@@ -453,20 +493,39 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             let tokens = registry.list_api_tokens().await?;
             if json {
                 println!("{}", json!({ "result": tokens }));
+            } else if tokens.is_empty() {
+                println!(
+                    "No API tokens. Create one with `deskhand mcp tokens create --name NAME`."
+                );
             } else {
+                println!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
                 for t in tokens {
-                    println!("{}  {}", t.id, t.name);
+                    let expires = t.expires_at.map_or_else(|| "never".into(), format_ms);
+                    println!(
+                        "{:<22} {:<20} {:<26} {}",
+                        t.id,
+                        t.name,
+                        format_ms(t.created_at),
+                        expires
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        TokensCommand::Revoke { id, conn } => {
+        TokensCommand::Revoke { id, name, conn } => {
             let registry = conn.registry().await?;
-            anyhow::ensure!(
-                registry.revoke_api_token(&id).await?,
-                "no API token with id or name {id:?}"
-            );
-            println!("Revoked {id}");
+            let revoked = match (id, name) {
+                (Some(id), _) => {
+                    anyhow::ensure!(
+                        registry.revoke_api_token(&id).await?,
+                        "no API token has the id {id:?}; to revoke by name, use --name"
+                    );
+                    id
+                }
+                (None, Some(name)) => registry.revoke_api_token_named(&name).await?,
+                (None, None) => anyhow::bail!("name the token to revoke: its id, or --name NAME"),
+            };
+            println!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
