@@ -10,6 +10,7 @@ use anyhow::Context;
 use serde_json::Value;
 use zoho_desk_mcp::registry::database;
 
+use super::output::outln;
 use super::backend::{self, BackendArgs};
 use super::run::summary;
 use super::table;
@@ -50,7 +51,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(store, backend::owner("demo")).with_embedded(embedded);
     let before = sandbox.sandbox.admin().state_json();
 
-    println!(
+    outln!(
         "deskhand demo: an offline Zoho Desk sandbox ({} tickets), the embedded MCP server and a SQLite store ({db_path})\n",
         before["tickets"].as_array().map_or(0, Vec::len)
     );
@@ -61,13 +62,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         // The sandbox is throwaway: the demo shows real changes.
         workflow.writes = WritePolicy::Apply;
         let decider = Decider::for_workflow(&workflow, |k| std::env::var(k).ok())?;
-        println!(
+        outln!(
             "== {name} on {} ticket(s), decider: {}",
             args.tickets,
             decider.label()
         );
         if !decider.uses_llm() {
-            println!(
+            outln!(
                 "   (no LLM configured: set OPENAI_API_KEY or OPENAI_BASE_URL to use a model)"
             );
         }
@@ -75,16 +76,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         request.limit = Some(args.tickets);
         let report = engine.run(&workflow, &decider, request, &Quiet).await?;
         failed |= !report.is_success();
-        println!("{}\n", summary(&report));
+        outln!("{}\n", summary(&report));
     }
 
     let after = sandbox.sandbox.admin().state_json();
     let changes = changed_tickets(&before, &after);
-    println!(
+    outln!(
         "What changed in the helpdesk ({} ticket(s)):",
         changes.len()
     );
-    println!(
+    outln!(
         "{}\n",
         table::render(
             &[
@@ -99,14 +100,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             48
         )
     );
-    println!("Next:");
-    println!(
+    outln!("Next:");
+    outln!(
         "  deskhand history --database-url {db_path}          # what each run did, step by step"
     );
-    println!(
+    outln!(
         "  deskhand run triage-and-assign --sandbox --dry-run --limit 10  # one workflow, writing nothing"
     );
-    println!(
+    outln!(
         "  deskhand mcp serve --http --sandbox --print-url                # the MCP server for ChatGPT, Claude, Cursor"
     );
     Ok(if failed {

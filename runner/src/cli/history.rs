@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::output::outln;
 use super::backend::{self, BackendArgs};
 use super::table;
 use crate::store::{RunDetail, RunFilter};
@@ -31,9 +32,9 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("there is no run {id}");
         };
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&detail)?);
+            outln!("{}", serde_json::to_string_pretty(&detail)?);
         } else {
-            println!("{}", render_detail(&detail));
+            outln!("{}", render_detail(&detail));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -45,11 +46,11 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("could not read the run history")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = runs
@@ -70,7 +71,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table::render(
             &[

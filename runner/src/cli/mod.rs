@@ -6,6 +6,7 @@ mod demo;
 mod eval;
 mod history;
 mod mcp;
+pub mod output;
 mod run;
 mod sandbox;
 mod schedule;

@@ -12,6 +12,7 @@ mod approvals;
 mod attempts;
 mod clock;
 mod error;
+mod file_mode;
 mod history;
 mod intents;
 mod items;
@@ -32,6 +33,7 @@ pub use attempts::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
+pub use file_mode::sqlite_file;
 pub use history::{AttemptDetail, RunDetail};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, Lease, WorkItem};
@@ -51,8 +53,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (see [`database::database_url`] for how the URL is chosen) and migrates.
+    /// Connects (see [`database::database_url`] for how the URL is chosen) and migrates. A SQLite
+    /// file is created user-only, and an existing one is made so (see `file_mode`).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        file_mode::secure(url);
         let db = database::connect(url).await?;
         Store::open(db).await
     }
