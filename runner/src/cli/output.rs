@@ -11,8 +11,10 @@ use std::io::Write;
 #[error("standard output was closed")]
 pub struct ClosedPipe;
 
-/// Writes `text` and a newline to stdout, and flushes so a closed pipe is noticed here.
+/// Writes `text` and a newline to stdout, and flushes so a closed pipe is noticed here. Control
+/// characters are escaped (see [`terminal_safe`]).
 pub fn line(text: impl Display) -> anyhow::Result<()> {
+    let text = terminal_safe(&text.to_string());
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -23,7 +25,32 @@ pub fn line(text: impl Display) -> anyhow::Result<()> {
 
 /// A note for the operator on stderr; like [`line`], a closed stderr is not worth a panic.
 pub fn note(text: impl Display) {
+    let text = terminal_safe(&text.to_string());
     let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Ticket subjects, comments, answers and error texts come from Zoho users and models: an escape
+/// sequence in them would reach the operator's terminal (recolour it, rewrite the lines above,
+/// set the window title). Every control character but newline and tab, and the bidirectional
+/// overrides that reorder what is shown, is printed as its `\u{..}` escape instead.
+pub fn terminal_safe(text: &str) -> String {
+    if !text.chars().any(is_unsafe) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `println!` that returns [`ClosedPipe`] (through `?`) instead of panicking.
