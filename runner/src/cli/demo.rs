@@ -26,9 +26,13 @@ pub struct DemoArgs {
     /// Tickets per workflow.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     tickets: u32,
-    /// The demo's run store, replaced on every demo.
+    /// The demo's run store. An earlier demo's store is replaced; any other existing file is
+    /// refused unless --replace is given.
     #[arg(long, default_value = "deskhand-demo.db")]
     database: PathBuf,
+    /// Delete an existing --database file that is not an earlier demo's store.
+    #[arg(long)]
+    replace: bool,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -43,6 +47,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (Some(embedded), Some(sandbox)) = (embedded, sandbox) else {
         anyhow::bail!("the demo sandbox did not start");
     };
+    if args.database.exists() && !args.replace && !is_demo_store(&args.database).await {
+        anyhow::bail!(
+            "{} exists and is not an earlier demo's store; the demo replaces its store, so pass --replace to delete it, or choose another --database",
+            args.database.display()
+        );
+    }
     database::remove_sqlite_files(&args.database);
     let db_path = args.database.to_string_lossy().into_owned();
     let store = Store::connect(&database::sqlite_url(&db_path))
@@ -115,6 +125,53 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The tables of the run store: a demo's store holds nothing else.
+const STORE_TABLES: [&str; 10] = [
+    "deskhand_store_migrations",
+    "runs",
+    "work_items",
+    "item_attempts",
+    "llm_steps",
+    "tool_calls",
+    "retries",
+    "write_intents",
+    "approvals",
+    "sqlite_sequence",
+];
+
+/// Whether `path` is a store an earlier demo wrote: a SQLite file with only the run store's
+/// tables, every run of which the demo made. Anything else (another program's database, a real
+/// `deskhand.db` with scheduled runs or MCP servers, a file that is not SQLite) is not the demo's
+/// to delete. Opened read-only, so looking changes nothing.
+async fn is_demo_store(path: &std::path::Path) -> bool {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let Ok(mut conn) = sqlx::AnyConnection::connect(&url).await else {
+        return false;
+    };
+    let tables: Result<Vec<String>, _> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut conn)
+            .await;
+    let ours = match tables {
+        Ok(tables) => {
+            tables.iter().any(|t| t == "runs")
+                && tables.iter().all(|t| STORE_TABLES.contains(&t.as_str()))
+        }
+        Err(_) => false,
+    };
+    let only_demo_runs = ours
+        && matches!(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM runs WHERE trigger_kind <> 'demo'")
+                .fetch_one(&mut conn)
+                .await,
+            Ok(0)
+        );
+    let _ = conn.close().await;
+    only_demo_runs
 }
 
 /// Rows for tickets whose team, assignee, status or comments changed: `before -> after`.

@@ -32,7 +32,8 @@ pub fn note(text: impl Display) {
 /// Ticket subjects, comments, answers and error texts come from Zoho users and models: an escape
 /// sequence in them would reach the operator's terminal (recolour it, rewrite the lines above,
 /// set the window title). Every control character but newline and tab, and the bidirectional
-/// overrides that reorder what is shown, is printed as its `\u{..}` escape instead.
+/// overrides that reorder what is shown, is printed as its `\uXXXX` escape instead: the JSON
+/// form, so `--json` output stays valid JSON that decodes to the original text.
 pub fn terminal_safe(text: &str) -> String {
     if !text.chars().any(is_unsafe) {
         return text.to_owned();
