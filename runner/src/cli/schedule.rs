@@ -13,7 +13,7 @@ use super::backend::{self, BackendArgs};
 use crate::engine::Engine;
 use crate::scheduler::{self, Metrics, SchedulerConfig};
 use crate::shutdown;
-use crate::workflow::{Workflow, parse_duration};
+use crate::workflow::{Workflow, format_duration, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct ScheduleArgs {
@@ -51,12 +51,22 @@ fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
         .map_err(|_| format!("expected host:port (such as 0.0.0.0:9464) or `off`, got `{text}`"))
 }
 
+/// The longest `--grace`: a shutdown that waits longer than a day is a hang.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 fn parse_grace(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" || text.trim() == "0s" {
         return Ok(Duration::ZERO);
     }
-    parse_duration(text)
-        .ok_or_else(|| format!("expected a duration such as 30s, 2m or 500ms, got `{text}`"))
+    let grace = parse_duration(text)
+        .ok_or_else(|| format!("expected a duration such as 30s, 2m or 500ms, got `{text}`"))?;
+    if grace > MAX_GRACE {
+        return Err(format!(
+            "`{text}` is longer than the longest grace period, {}",
+            format_duration(MAX_GRACE)
+        ));
+    }
+    Ok(grace)
 }
 
 pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {

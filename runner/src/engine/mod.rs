@@ -725,7 +725,9 @@ impl ItemContext<'_> {
 /// An item's lease outlives its timeout by a margin, so a live worker never loses it, yet a dead
 /// one's items are free again soon after they would have timed out anyway.
 fn lease_duration(item_timeout: Duration) -> Duration {
-    item_timeout + item_timeout / 4 + Duration::from_secs(1)
+    item_timeout
+        .saturating_add(item_timeout / 4)
+        .saturating_add(Duration::from_secs(1))
 }
 
 enum Decided {

@@ -665,13 +665,16 @@ impl Actor {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!(error = %e, "reload refused; the previous workflows stay scheduled");
+                self.metrics.reload_refused(&e.to_string());
                 return Err(e.to_string());
             }
         };
         if let Err(e) = self.apply(loaded).await {
             tracing::error!(error = %e, "reload failed part-way");
+            self.metrics.reload_refused(&e.to_string());
             return Err(e.to_string());
         }
+        self.metrics.reload_applied();
         let mut names: Vec<String> = self
             .entries
             .iter()
@@ -783,7 +786,11 @@ impl Actor {
     /// Waits up to `limit` for runs in flight; returns how many finished.
     async fn drain(&mut self, limit: Duration) -> usize {
         let mut finished = 0;
-        let deadline = tokio::time::Instant::now() + limit;
+        // `--grace` is bounded, but a library caller's may not be: no deadline is just far away.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         while !self.runs.is_empty() {
             match tokio::time::timeout_at(deadline, self.runs.join_next()).await {
                 Ok(Some(done)) => {
