@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -99,40 +98,42 @@ async fn control_characters_from_tickets_never_reach_the_terminal() {
 }
 
 #[tokio::test]
-async fn a_closed_pipe_ends_every_history_output_cleanly() {
+async fn a_closed_pipe_ends_every_command_cleanly() {
     let db = temp_path("history-pipe", "db");
     let (_store, first, _) = seeded(&db).await;
     let id = first.to_string();
-    for args in [
-        vec!["history"],
-        vec!["history", "--json"],
-        vec!["history", &id],
-        vec!["history", &id, "--json"],
-    ] {
-        // The reader takes one byte and goes away, like `| head -c1`.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_deskhand"))
+    let db_arg = db.to_str().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let demo_db = temp_path("pipe-demo", "db");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["history", "--database-url", db_arg],
+        vec!["history", "--json", "--database-url", db_arg],
+        vec!["history", &id, "--database-url", db_arg],
+        vec!["history", &id, "--json", "--database-url", db_arg],
+        vec!["approvals", "list", "--database-url", db_arg],
+        vec!["validate"],
+        vec!["validate", "--json"],
+        vec!["demo", "--tickets", "1", "--database", demo_db.to_str().unwrap()],
+    ];
+    for args in commands {
+        // The reader is gone before the first byte is written, like `| head -c1` once it has
+        // its byte: every write to stdout fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_deskhand"))
             .args(&args)
-            .arg("--database-url")
-            .arg(&db)
+            .current_dir(&repo)
             .env("RUST_LOG", "off")
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut one = [0u8; 1];
-        stdout.read_exact(&mut one).unwrap();
-        drop(stdout);
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {said}");
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
     }
     remove_sqlite_files(&db);
+    remove_sqlite_files(&demo_db);
 }
 
 #[tokio::test]

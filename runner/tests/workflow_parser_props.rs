@@ -158,6 +158,10 @@ fn load_bytes(bytes: &[u8]) {
     if let Err(error) = result {
         let text = String::from_utf8_lossy(bytes);
         assert_clear(&path, &text, &error);
+        if std::str::from_utf8(bytes).is_err() {
+            // Not UTF-8: the position of the first bad byte.
+            assert!(error.position.is_some(), "{error}");
+        }
     }
 }
 
