@@ -338,10 +338,12 @@ impl Actor {
                 workflow = %name,
                 schedule = %workflow.schedule.as_ref().map(|s| s.expression.as_str()).unwrap_or_default(),
                 timezone = %workflow.timezone.name(),
-                overlap = ?workflow.overlap,
-                catch_up = ?workflow.catch_up,
+                overlap = %workflow.overlap,
+                catch_up = %workflow.catch_up,
                 decider = %decider.label(),
-                next_tick = ?planner.upcoming(),
+                next_tick = %planner
+                    .upcoming()
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
                 "scheduled"
             );
             let workflow = Arc::new(workflow);
@@ -682,7 +684,7 @@ impl Actor {
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
-        tracing::info!(workflows = ?names, "workflows reloaded");
+        tracing::info!(workflows = %names.join(", "), "workflows reloaded");
         for name in &names {
             let _ = self.tx.send(Command::Wake(name.clone()));
         }
