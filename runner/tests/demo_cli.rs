@@ -50,9 +50,7 @@ fn a_file_that_is_not_a_demo_store_is_refused_and_kept() {
     let out = demo(&db, &["--replace"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        !std::fs::read(&db)
-            .unwrap()
-            .starts_with(b"not a database"),
+        !std::fs::read(&db).unwrap().starts_with(b"not a database"),
         "--replace replaced it"
     );
     remove_sqlite_files(&db);
@@ -65,12 +63,20 @@ async fn a_real_run_store_is_refused_and_its_runs_kept() {
         .await
         .unwrap();
     let run = store
-        .create_run(&NewRun::new("triage-and-assign", Trigger::Schedule, "replica"))
+        .create_run(&NewRun::new(
+            "triage-and-assign",
+            Trigger::Schedule,
+            "replica",
+        ))
         .await
         .unwrap();
     let out = demo(&db, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not an earlier demo's store"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an earlier demo's store"),
+        "{}",
+        stderr(&out)
+    );
     assert!(store.get_run(run).await.unwrap().is_some());
     remove_sqlite_files(&db);
 }

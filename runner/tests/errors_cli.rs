@@ -45,7 +45,10 @@ fn an_unreachable_mcp_server_is_told_with_its_cause_and_without_its_token() {
         "{said}"
     );
     assert!(!said.contains("%E2%80%A6"), "{said}");
-    assert!(!said.contains("WorkerTransport") && !said.contains("::"), "{said}");
+    assert!(
+        !said.contains("WorkerTransport") && !said.contains("::"),
+        "{said}"
+    );
     // reqwest's "error sending request" comes with why.
     assert!(said.contains("Connection refused"), "{said}");
     assert!(!said.contains('\u{1b}'), "{said:?}");
@@ -62,7 +65,9 @@ async fn postgres_notices_are_not_printed_on_every_command() {
     let name = format!("deskhand_notice_{}", std::process::id());
     let (base, _) = shared.rsplit_once('/').unwrap();
     let url = format!("{base}/{name}");
-    let admin = zoho_desk_mcp::registry::database::connect(&shared).await.unwrap();
+    let admin = zoho_desk_mcp::registry::database::connect(&shared)
+        .await
+        .unwrap();
     let drop_sql = format!("DROP DATABASE IF EXISTS {name}");
     sqlx::query(sqlx::AssertSqlSafe(drop_sql.clone()))
         .execute(&admin.pool)

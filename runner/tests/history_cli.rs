@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::temp_path;
-use deskhand::store::{AttemptFinish, AttemptStatus, NewRun, RunCounts, RunFinish, RunStatus, Store, Trigger};
+use deskhand::store::{
+    AttemptFinish, AttemptStatus, NewRun, RunCounts, RunFinish, RunStatus, Store, Trigger,
+};
 use serde_json::json;
 use zoho_desk_mcp::registry::database::{remove_sqlite_files, sqlite_url};
 
@@ -87,8 +89,9 @@ async fn control_characters_from_tickets_never_reach_the_terminal() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let shown = text(&out.stdout);
         assert!(
-            !shown.chars().any(|c| (c.is_control() && c != '\n')
-                || ('\u{202a}'..='\u{202e}').contains(&c)),
+            !shown
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c)),
             "{args:?}: {shown:?}"
         );
         // Escaped, not dropped: the operator sees that something was there.
@@ -113,7 +116,13 @@ async fn a_closed_pipe_ends_every_command_cleanly() {
         vec!["approvals", "list", "--database-url", db_arg],
         vec!["validate"],
         vec!["validate", "--json"],
-        vec!["demo", "--tickets", "1", "--database", demo_db.to_str().unwrap()],
+        vec![
+            "demo",
+            "--tickets",
+            "1",
+            "--database",
+            demo_db.to_str().unwrap(),
+        ],
     ];
     for args in commands {
         // The reader is gone before the first byte is written, like `| head -c1` once it has

@@ -28,7 +28,13 @@ fn run(seed: &Path, db: &Path, json: bool) -> Output {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut command = Command::new(env!("CARGO_BIN_EXE_deskhand"));
     command
-        .args(["run", "triage-and-assign", "--sandbox", "--dry-run", "--sandbox-seed"])
+        .args([
+            "run",
+            "triage-and-assign",
+            "--sandbox",
+            "--dry-run",
+            "--sandbox-seed",
+        ])
         .arg(seed)
         .arg("--database-url")
         .arg(db)
@@ -44,9 +50,7 @@ fn run(seed: &Path, db: &Path, json: bool) -> Output {
 
 fn raw_controls(text: &str) -> Vec<char> {
     text.chars()
-        .filter(|c| {
-            (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{202e}').contains(c)
-        })
+        .filter(|c| (c.is_control() && *c != '\n') || ('\u{202a}'..='\u{202e}').contains(c))
         .collect()
 }
 

@@ -55,7 +55,10 @@ fn prompts_stay_in_the_workflow_directory_unless_the_operator_allows_more() {
     std::fs::write(&outside, "the secret\n").unwrap();
     let secret = std::fs::canonicalize(&outside).unwrap();
     let up = "../".repeat(root.components().count() + 2);
-    let escape = format!("{up}{}", secret.display().to_string().trim_start_matches('/'));
+    let escape = format!(
+        "{up}{}",
+        secret.display().to_string().trim_start_matches('/')
+    );
     let files = [
         ("dotdot.yaml", workflow("dotdot", &escape, "")),
         (
@@ -91,15 +94,21 @@ fn prompts_stay_in_the_workflow_directory_unless_the_operator_allows_more() {
     let refusal = format!(
         "{} resolves outside the workflow's directory (prompt files must be under {} or {}; run with --allow-outside-prompts to allow any path)",
         secret.display(),
-        std::fs::canonicalize(root.join("workflows")).unwrap().display(),
-        std::fs::canonicalize(root.join("prompts")).unwrap().display(),
+        std::fs::canonicalize(root.join("workflows"))
+            .unwrap()
+            .display(),
+        std::fs::canonicalize(root.join("prompts"))
+            .unwrap()
+            .display(),
     );
     assert!(
         text.contains(&format!("err workflows/dotdot.yaml:5:9: prompt: {refusal}")),
         "{text}"
     );
     assert!(
-        text.contains(&format!("err workflows/absolute.yaml:5:9: prompt: {refusal}")),
+        text.contains(&format!(
+            "err workflows/absolute.yaml:5:9: prompt: {refusal}"
+        )),
         "{text}"
     );
     assert!(
@@ -172,7 +181,10 @@ fn entries_that_cannot_be_workflows_are_each_one_error_naming_the_path() {
     let out = deskhand(&root, &["schedule", "--metrics-addr", "off"]);
     assert_eq!(out.status.code(), Some(1));
     let said = String::from_utf8(out.stderr).unwrap();
-    assert!(said.contains("workflows/folder.yaml: is a directory"), "{said}");
+    assert!(
+        said.contains("workflows/folder.yaml: is a directory"),
+        "{said}"
+    );
     assert!(said.contains("workflows/latin1.yaml:3:18"), "{said}");
 }
 
@@ -204,7 +216,13 @@ fn durations_too_long_to_hold_are_refused_before_anything_runs() {
 
     let out = deskhand(
         &root,
-        &["schedule", "--metrics-addr", "off", "--grace", "5000000000000000h"],
+        &[
+            "schedule",
+            "--metrics-addr",
+            "off",
+            "--grace",
+            "5000000000000000h",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8(out.stderr).unwrap();
@@ -250,7 +268,12 @@ async fn a_refused_reload_shows_on_healthz_and_in_the_metrics() {
         }
     };
     assert_eq!(get("/healthz").await, (200, "ok\n".to_owned()));
-    assert!(get("/metrics").await.1.contains("deskhand_reloads_refused_total 0\n"));
+    assert!(
+        get("/metrics")
+            .await
+            .1
+            .contains("deskhand_reloads_refused_total 0\n")
+    );
 
     std::os::unix::fs::symlink("gone.yaml", dir.join("broken.yaml")).unwrap();
     process.signal("HUP");
@@ -269,7 +292,12 @@ async fn a_refused_reload_shows_on_healthz_and_in_the_metrics() {
             )
         )
     );
-    assert!(get("/metrics").await.1.contains("deskhand_reloads_refused_total 1\n"));
+    assert!(
+        get("/metrics")
+            .await
+            .1
+            .contains("deskhand_reloads_refused_total 1\n")
+    );
 
     // A reload that succeeds clears it; the count stays.
     std::fs::remove_file(dir.join("broken.yaml")).unwrap();
@@ -278,7 +306,12 @@ async fn a_refused_reload_shows_on_healthz_and_in_the_metrics() {
         (get("/healthz").await == (200, "ok\n".to_owned())).then_some(())
     })
     .await;
-    assert!(get("/metrics").await.1.contains("deskhand_reloads_refused_total 1\n"));
+    assert!(
+        get("/metrics")
+            .await
+            .1
+            .contains("deskhand_reloads_refused_total 1\n")
+    );
     process.signal("TERM");
     assert_eq!(process.exit_code(Duration::from_secs(60)).await, Some(0));
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);

@@ -68,7 +68,10 @@ fn assert_clear(path: &Path, text: &str, error: &WorkflowError) {
     }
     if matches!(error.kind, WorkflowErrorKind::Yaml(_)) && !text.trim().is_empty() {
         // A syntax or shape error in a non-empty file points somewhere.
-        assert!(error.position.is_some(), "no position: {shown} (for {text:?})");
+        assert!(
+            error.position.is_some(),
+            "no position: {shown} (for {text:?})"
+        );
     }
 }
 

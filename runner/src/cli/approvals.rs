@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use super::output::outln;
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
 use crate::agent::writes;
 use crate::engine::Engine;

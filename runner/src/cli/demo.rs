@@ -10,8 +10,8 @@ use anyhow::Context;
 use serde_json::Value;
 use zoho_desk_mcp::registry::database;
 
-use super::output::outln;
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::run::summary;
 use super::table;
 use crate::engine::{Decider, Engine, Quiet, RunRequest};
@@ -78,9 +78,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             decider.label()
         );
         if !decider.uses_llm() {
-            outln!(
-                "   (no LLM configured: set OPENAI_API_KEY or OPENAI_BASE_URL to use a model)"
-            );
+            outln!("   (no LLM configured: set OPENAI_API_KEY or OPENAI_BASE_URL to use a model)");
         }
         let mut request = RunRequest::new(Trigger::Demo);
         request.limit = Some(args.tickets);

@@ -13,8 +13,8 @@ use zoho_desk_mcp::catalog::Catalog;
 use zoho_desk_mcp::registry::database;
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
-use super::output::{self, outln};
 use super::backend;
+use super::output::{self, outln};
 use super::run::Lines;
 use super::table;
 use crate::embedded::SandboxBackend;

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::output::outln;
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
 use crate::store::{RunDetail, RunFilter};
 

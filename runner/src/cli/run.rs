@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 
-use super::output::{self, outln};
 use super::backend::{self, BackendArgs};
+use super::output::{self, outln};
 use super::table;
 use crate::engine::{Decider, Engine, ItemReport, Progress, RunReport, RunRequest};
 use crate::store::{AttemptStatus, Trigger};
@@ -57,7 +57,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let abort = request.abort.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            output::note(format_args!("stopping: finishing the items in progress (Ctrl-C again to abandon them)"));
+            output::note(format_args!(
+                "stopping: finishing the items in progress (Ctrl-C again to abandon them)"
+            ));
             stop.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 abort.cancel();

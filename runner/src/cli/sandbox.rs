@@ -108,7 +108,9 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         );
         outln!(
             "         ZOHO_CLIENT_ID={} ZOHO_CLIENT_SECRET={} ZOHO_REFRESH_TOKEN={}",
-            creds.client_id, creds.client_secret, creds.refresh_token
+            creds.client_id,
+            creds.client_secret,
+            creds.refresh_token
         );
     }
     shutdown::signal().await;

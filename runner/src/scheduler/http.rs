@@ -45,7 +45,9 @@ async fn healthz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     } else if let Some(reason) = metrics.degraded() {
         (
             StatusCode::OK,
-            format!("degraded: the last reload was refused, the previous workflows stay scheduled: {reason}\n"),
+            format!(
+                "degraded: the last reload was refused, the previous workflows stay scheduled: {reason}\n"
+            ),
         )
     } else {
         (StatusCode::OK, "ok\n".to_owned())

@@ -15,9 +15,8 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
         url
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let memory = path.is_empty()
-        || path == ":memory:"
-        || query.split('&').any(|pair| pair == "mode=memory");
+    let memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory");
     (!memory).then(|| PathBuf::from(path))
 }
 

@@ -8,9 +8,9 @@ use serde_saphyr::Spanned;
 
 use super::file::{ForEachFile, LimitsFile, McpFile, ModelFile, WorkflowFile};
 use super::{
-    ForEach, Limits, McpConnection, ModelSettings, Position, PromptFile, Provider, RunInfo,
-    Schedule, ToolCondition, ToolDirectory, Workflow, WorkflowError, WorkflowErrorKind,
-    MAX_ITEM_TIMEOUT, format_duration, nearest_names, parse_duration,
+    ForEach, Limits, MAX_ITEM_TIMEOUT, McpConnection, ModelSettings, Position, PromptFile,
+    Provider, RunInfo, Schedule, ToolCondition, ToolDirectory, Workflow, WorkflowError,
+    WorkflowErrorKind, format_duration, nearest_names, parse_duration,
 };
 use crate::template::{Placeholder, Template, TemplateError};
 use crate::workflow::model::AzureSettings;
