@@ -84,3 +84,48 @@ fn matching_bracket(text: &str) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// An error whose message embeds its source's, as `#[error("...: {0}")] X(#[source] E)` does.
+    #[derive(Debug)]
+    struct Wrapping(&'static str, Box<dyn Error + 'static>);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.0, self.1)
+        }
+    }
+
+    impl Error for Wrapping {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn each_cause_is_told_once() {
+        let io = std::io::Error::other("connection refused");
+        let inner = Wrapping("could not connect", Box::new(io));
+        let outer = Wrapping("could not open the store", Box::new(inner));
+        assert_eq!(
+            one_line(&outer),
+            "could not open the store: could not connect: connection refused"
+        );
+    }
+
+    #[test]
+    fn rust_type_paths_are_dropped_and_other_brackets_kept() {
+        assert_eq!(
+            plain(
+                "Send message error Transport [rmcp::transport::worker::WorkerTransport<a::B<c::D>>] error: refused"
+            ),
+            "Send message error Transport error: refused"
+        );
+        assert_eq!(plain("tools [a, b] unknown"), "tools [a, b] unknown");
+        assert_eq!(plain("unbalanced [x::y"), "unbalanced [x::y");
+    }
+}
