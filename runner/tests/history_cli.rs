@@ -275,3 +275,20 @@ fn a_missing_postgres_database_is_told_in_the_servers_words_once() {
     assert_eq!(said.matches("does not exist").count(), 1, "{said}");
     assert!(!said.contains("at line"), "{said}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_mcp_registry_creates_the_store_file_user_only_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = temp_path("registry-mode", "db");
+    let out = Command::new(env!("CARGO_BIN_EXE_deskhand"))
+        .args(["mcp", "servers", "list", "--database-url"])
+        .arg(&db)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    remove_sqlite_files(&db);
+}

@@ -31,7 +31,7 @@ fn creates(url: &str) -> bool {
 /// Creates a missing store file as 0600, and narrows an existing store file (and its `-wal` and
 /// `-shm`) that others may read to 0600, with a warning naming it. A file this process may not
 /// change is left to SQLite, which then reports why it cannot be opened.
-pub(super) fn secure(url: &str) {
+pub fn secure_sqlite_file(url: &str) {
     let Some(path) = sqlite_file(url) else {
         return;
     };

@@ -33,7 +33,7 @@ pub use attempts::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
-pub use file_mode::sqlite_file;
+pub use file_mode::{secure_sqlite_file, sqlite_file};
 pub use history::{AttemptDetail, RunDetail};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, Lease, WorkItem};
@@ -56,7 +56,7 @@ impl Store {
     /// Connects (see [`database::database_url`] for how the URL is chosen) and migrates. A SQLite
     /// file is created user-only, and an existing one is made so (see `file_mode`).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        file_mode::secure(url);
+        file_mode::secure_sqlite_file(url);
         let db = database::connect(url).await?;
         Store::open(db).await
     }
