@@ -42,7 +42,16 @@ pub async fn store(args: &BackendArgs) -> anyhow::Result<Store> {
     let url = database::database_url(args.database_url.as_deref());
     Store::connect(&url)
         .await
-        .context("could not open the run store")
+        .with_context(|| format!("could not open the run store {}", store_name(&url)))
+}
+
+/// The store as the operator knows it: the SQLite file, or the PostgreSQL URL without its
+/// password.
+pub fn store_name(url: &str) -> String {
+    match crate::store::sqlite_file(url) {
+        Some(path) => path.display().to_string(),
+        None => database::redact_url(url),
+    }
 }
 
 /// The embedded gateway, if any workflow needs one. With `--sandbox` the returned backend must

@@ -14,6 +14,7 @@ use zoho_desk_mcp::registry::database;
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
 use super::backend;
+use super::output::{self, outln};
 use super::run::Lines;
 use super::table;
 use crate::embedded::SandboxBackend;
@@ -80,14 +81,14 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         let decider = decider(&mut workflow, args.model.as_deref())?;
         if !args.json {
-            eprintln!(
+            output::note(format_args!(
                 "eval {} on {} ({} tickets), decider {}",
                 workflow.name,
                 args.dataset.display(),
                 args.limit
                     .map_or(ticket_count, |l| ticket_count.min(l as usize)),
                 decider.label()
-            );
+            ));
         }
         let report = evaluate_one(
             catalog.clone(),
@@ -100,12 +101,12 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         if !args.json {
-            println!("{}\n", render(&report));
+            outln!("{}\n", render(&report));
         }
         reports.push(report);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
 use crate::store::{Run, RunDetail, RunFilter, RunTokens};
 
@@ -43,9 +44,9 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("there is no run {id}");
         };
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&detail)?);
+            outln!("{}", serde_json::to_string_pretty(&detail)?);
         } else {
-            println!("{}", render_detail(&detail));
+            outln!("{}", render_detail(&detail));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -69,11 +70,11 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 tokens: tokens_of(run),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = runs
@@ -98,7 +99,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table::render(
             &[

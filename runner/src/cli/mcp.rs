@@ -76,6 +76,8 @@ impl ConnectionArgs {
 
     async fn registry(&self) -> anyhow::Result<Registry> {
         let url = database::database_url(self.database_url.as_deref());
+        // The registry may be the first to create the store file: user-only, like the store's.
+        crate::store::secure_sqlite_file(&url);
         let db = database::connect(&url).await?;
         Ok(Registry::open(db).await?)
     }

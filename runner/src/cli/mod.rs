@@ -7,6 +7,7 @@ mod eval;
 mod history;
 mod items;
 mod mcp;
+pub mod output;
 mod run;
 mod sandbox;
 mod schedule;
@@ -32,6 +33,11 @@ pub struct Cli {
         default_value = "text"
     )]
     log_format: LogFormat,
+
+    /// Let workflows' `prompt:` and `system_prompt:` name files outside the workflow's directory
+    /// and the `prompts/` directory beside it. Prompt files are sent to the LLM provider.
+    #[arg(long, global = true, env = "DESKHAND_ALLOW_OUTSIDE_PROMPTS")]
+    allow_outside_prompts: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -69,6 +75,7 @@ enum Command {
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::workflow::allow_prompts_anywhere(cli.allow_outside_prompts);
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Mcp(args) => mcp::run(args).await,

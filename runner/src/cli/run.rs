@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context;
 
 use super::backend::{self, BackendArgs};
+use super::output::{self, outln};
 use super::table;
 use crate::engine::{Decider, Engine, ItemReport, Progress, RunReport, RunRequest};
 use crate::store::{AttemptStatus, RunTokens, Trigger};
@@ -56,7 +57,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let abort = request.abort.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the items in progress (Ctrl-C again to abandon them)");
+            output::note(format_args!(
+                "stopping: finishing the items in progress (Ctrl-C again to abandon them)"
+            ));
             stop.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 abort.cancel();
@@ -65,12 +68,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     if !args.json {
-        eprintln!(
+        output::note(format_args!(
             "{}: decider {}, writes {}",
             workflow.name,
             decider.label(),
             workflow.writes
-        );
+        ));
     }
     let progress = Lines::new(!args.json && std::io::stderr().is_terminal());
     let report = engine
@@ -80,9 +83,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}", summary(&report));
+        outln!("{}", summary(&report));
     }
     Ok(if report.is_success() {
         ExitCode::SUCCESS
@@ -222,7 +225,7 @@ impl Lines {
 
     pub(super) fn finish(&self) {
         if self.terminal {
-            eprintln!();
+            output::note("");
         }
     }
 }
@@ -234,7 +237,7 @@ impl Progress for Lines {
         if self.terminal {
             self.draw();
         } else {
-            eprintln!("{items} item(s) to work on");
+            output::note(format_args!("{items} item(s) to work on"));
         }
     }
 
@@ -250,7 +253,7 @@ impl Progress for Lines {
         if self.terminal {
             self.draw();
         } else {
-            eprintln!(
+            output::note(format_args!(
                 "item {} {}{}",
                 item.label,
                 item.status,
@@ -258,7 +261,7 @@ impl Progress for Lines {
                     .as_deref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
-            );
+            ));
         }
     }
 }

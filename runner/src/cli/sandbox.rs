@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use zoho_desk_sandbox::{Sandbox, SandboxConfig, SeedData};
 
+use super::output::outln;
 use crate::shutdown;
 
 #[derive(Debug, clap::Args)]
@@ -85,29 +86,31 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
             "client_secret": creds.client_secret,
             "refresh_token": creds.refresh_token,
         });
-        println!("{line}");
+        outln!("{line}");
     } else {
-        println!("Zoho Desk sandbox listening");
-        println!(
+        outln!("Zoho Desk sandbox listening");
+        outln!(
             "  base URL      {}   (API at /api/v1, admin at /_sandbox)",
             sandbox.base_url()
         );
-        println!("  accounts URL  {}", sandbox.accounts_url());
-        println!("  org id        {}", creds.org_id);
-        println!("  client id     {}", creds.client_id);
-        println!("  client secret {}", creds.client_secret);
-        println!("  refresh token {}", creds.refresh_token);
-        println!();
-        println!("To point deskhand at it:");
-        println!(
+        outln!("  accounts URL  {}", sandbox.accounts_url());
+        outln!("  org id        {}", creds.org_id);
+        outln!("  client id     {}", creds.client_id);
+        outln!("  client secret {}", creds.client_secret);
+        outln!("  refresh token {}", creds.refresh_token);
+        outln!();
+        outln!("To point deskhand at it:");
+        outln!(
             "  export ZOHO_DESK_BASE_URL={} ZOHO_ACCOUNTS_URL={} ZOHO_ORG_ID={} \\",
             sandbox.base_url(),
             sandbox.accounts_url(),
             creds.org_id
         );
-        println!(
+        outln!(
             "         ZOHO_CLIENT_ID={} ZOHO_CLIENT_SECRET={} ZOHO_REFRESH_TOKEN={}",
-            creds.client_id, creds.client_secret, creds.refresh_token
+            creds.client_id,
+            creds.client_secret,
+            creds.refresh_token
         );
     }
     shutdown::signal().await;

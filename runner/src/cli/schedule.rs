@@ -13,7 +13,7 @@ use super::backend::{self, BackendArgs};
 use crate::engine::Engine;
 use crate::scheduler::{self, Metrics, SchedulerConfig};
 use crate::shutdown;
-use crate::workflow::{Workflow, parse_duration};
+use crate::workflow::{Workflow, format_duration, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct ScheduleArgs {
@@ -56,13 +56,25 @@ fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
 /// `--grace`: `None` is `auto`.
 type Grace = Option<Duration>;
 
+/// The longest `--grace`: a shutdown that waits longer than a day is a hang.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 fn parse_grace(text: &str) -> Result<Grace, String> {
     match text.trim() {
         "auto" => Ok(None),
         "0" | "0s" => Ok(Some(Duration::ZERO)),
-        other => parse_duration(other).map(Some).ok_or_else(|| {
-            format!("expected `auto` or a duration such as 30s, 2m or 500ms, got `{text}`")
-        }),
+        other => {
+            let grace = parse_duration(other).ok_or_else(|| {
+                format!("expected `auto` or a duration such as 30s, 2m or 500ms, got `{text}`")
+            })?;
+            if grace > MAX_GRACE {
+                return Err(format!(
+                    "`{text}` is longer than the longest grace period, {}",
+                    format_duration(MAX_GRACE)
+                ));
+            }
+            Ok(Some(grace))
+        }
     }
 }
 

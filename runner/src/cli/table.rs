@@ -3,7 +3,7 @@
 /// Renders rows under headers, each column as wide as its widest cell (cells cut at `max`).
 pub fn render(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
     let cut = |s: &str| -> String {
-        let one_line = s.replace(['\n', '\r'], " ");
+        let one_line = super::output::terminal_safe(&s.replace(['\n', '\r', '\t'], " "));
         if one_line.chars().count() > max {
             let kept: String = one_line.chars().take(max.saturating_sub(1)).collect();
             format!("{kept}…")

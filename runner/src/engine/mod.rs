@@ -809,7 +809,9 @@ impl ItemContext<'_> {
 /// and the scheduler's default shutdown grace use the same formula (see the README's scheduler
 /// section).
 pub fn lease_duration(item_timeout: Duration) -> Duration {
-    item_timeout + item_timeout / 4 + Duration::from_secs(1)
+    item_timeout
+        .saturating_add(item_timeout / 4)
+        .saturating_add(Duration::from_secs(1))
 }
 
 /// Renews the run's lease until dropped (the run is over).

@@ -94,7 +94,7 @@ pub(crate) async fn open(
                 })?;
             ().serve(child).await.map_err(|e| McpError::Handshake {
                 target: describe(connection),
-                reason: e.to_string(),
+                reason: super::error::reason(&e),
             })
         }
     }
@@ -129,7 +129,7 @@ async fn open_http(
     }
     let transport = StreamableHttpClientTransport::from_config(config);
     ().serve(transport).await.map_err(|e| {
-        let mut reason = e.to_string().replace(url, &shown);
+        let mut reason = handshake_reason(&e).replace(url, &shown);
         if let Some(token) = &token {
             reason = reason.replace(token.as_str(), "***");
         }
@@ -138,4 +138,26 @@ async fn open_http(
             reason,
         }
     })
+}
+
+/// rmcp keeps the HTTP client's error as text in its message, not as a source, so "error sending
+/// request" would arrive without why; the client error is dug out and told with its causes.
+fn handshake_reason(e: &rmcp::service::ClientInitializeError) -> String {
+    use rmcp::service::ClientInitializeError;
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let text = super::error::reason(e);
+    let ClientInitializeError::TransportError { error, .. } = e else {
+        return text;
+    };
+    match error
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest::Error>>()
+    {
+        // Its own words are already in `text`; what is missing is the cause below them.
+        Some(StreamableHttpError::Client(client)) => match std::error::Error::source(client) {
+            Some(cause) => format!("{text}: {}", super::error::reason(cause)),
+            None => text,
+        },
+        _ => text,
+    }
 }

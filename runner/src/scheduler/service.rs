@@ -352,10 +352,12 @@ impl Actor {
                 workflow = %name,
                 schedule = %workflow.schedule.as_ref().map(|s| s.expression.as_str()).unwrap_or_default(),
                 timezone = %workflow.timezone.name(),
-                overlap = ?workflow.overlap,
-                catch_up = ?workflow.catch_up,
+                overlap = %workflow.overlap,
+                catch_up = %workflow.catch_up,
                 decider = %decider.label(),
-                next_tick = ?planner.upcoming(),
+                next_tick = %planner
+                    .upcoming()
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
                 "scheduled"
             );
             let workflow = Arc::new(workflow);
@@ -692,13 +694,16 @@ impl Actor {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!(error = %e, "reload refused; the previous workflows stay scheduled");
+                self.metrics.reload_refused(&e.to_string());
                 return Err(e.to_string());
             }
         };
         if let Err(e) = self.apply(loaded).await {
             tracing::error!(error = %e, "reload failed part-way");
+            self.metrics.reload_refused(&e.to_string());
             return Err(e.to_string());
         }
+        self.metrics.reload_applied();
         let mut names: Vec<String> = self
             .entries
             .iter()
@@ -706,7 +711,7 @@ impl Actor {
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
-        tracing::info!(workflows = ?names, "workflows reloaded");
+        tracing::info!(workflows = %names.join(", "), "workflows reloaded");
         for name in &names {
             let _ = self.tx.send(Command::Wake(name.clone()));
         }
@@ -798,7 +803,11 @@ impl Actor {
 
     /// Waits up to `limit` for runs in flight, counting drained runs and cancelled queued ticks.
     async fn drain(&mut self, limit: Duration, report: &mut ShutdownReport) {
-        let deadline = tokio::time::Instant::now() + limit;
+        // `--grace` is bounded, but a library caller's may not be: no deadline is just far away.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         while !self.runs.is_empty() {
             match tokio::time::timeout_at(deadline, self.runs.join_next()).await {
                 Ok(Some(done)) => match self.finished(done).await {
