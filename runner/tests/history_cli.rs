@@ -116,6 +116,9 @@ async fn a_closed_pipe_ends_every_command_cleanly() {
         vec!["approvals", "list", "--database-url", db_arg],
         vec!["validate"],
         vec!["validate", "--json"],
+        vec!["mcp", "openapi"],
+        vec!["mcp", "servers", "list", "--database-url", db_arg],
+        vec!["items", "list", "--database-url", db_arg],
         vec![
             "demo",
             "--tickets",

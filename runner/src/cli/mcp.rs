@@ -18,6 +18,7 @@ use zoho_desk_mcp::server::listener;
 use zoho_desk_mcp::server::{DEFAULT_CONNECTION, GatewayPool, Scope, ZohoDeskMcpServer, transport};
 use zoho_desk_mcp::zoho::Connections;
 
+use super::output::outln;
 use crate::embedded::SandboxBackend;
 use crate::shutdown;
 
@@ -239,7 +240,7 @@ fn run_openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => std::fs::write(path, text + "\n")
             .with_context(|| format!("could not write {}", path.display()))?,
-        None => println!("{text}"),
+        None => outln!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -332,7 +333,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &public_url,
         )
         .await?;
-        println!("{}", created.url);
+        outln!("{}", created.url);
     }
     let app = http::router(state);
     listener::serve(listener, app, async move {
@@ -382,11 +383,11 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
                     obj.insert("url".into(), hosted.url.clone().into());
                     obj.insert("token".into(), hosted.created.token.clone().into());
                 }
-                println!("{value}");
+                outln!("{value}");
             } else {
-                println!("Created MCP server {} ({})", record.name, record.id);
-                println!("URL (shown once; it is the credential):");
-                println!("  {}", hosted.url);
+                outln!("Created MCP server {} ({})", record.name, record.id);
+                outln!("URL (shown once; it is the credential):");
+                outln!("  {}", hosted.url);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -394,19 +395,19 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let servers = registry.list_servers().await?;
             if json {
-                println!("{}", json!({ "result": servers }));
+                outln!("{}", json!({ "result": servers }));
             } else if servers.is_empty() {
-                println!(
+                outln!(
                     "No hosted MCP servers. Create one with `deskhand mcp servers create --name NAME`."
                 );
             } else {
-                println!(
+                outln!(
                     "{:<22} {:<20} {:<10} {:<16} {:<16} EXPIRES",
                     "ID", "NAME", "CONNECTION", "METHODS", "TAGS"
                 );
                 for s in servers {
                     let expires = s.expires_at.map_or_else(|| "never".into(), format_ms);
-                    println!(
+                    outln!(
                         "{:<22} {:<20} {:<10} {:<16} {:<16} {}",
                         s.id,
                         s.name,
@@ -432,7 +433,7 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
                 (None, Some(name)) => registry.revoke_server_named(&name).await?,
                 (None, None) => anyhow::bail!("name the server to revoke: its id, or --name NAME"),
             };
-            println!("Revoked {revoked}");
+            outln!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -480,13 +481,13 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
                 if let Some(obj) = value.as_object_mut() {
                     obj.insert("token".into(), token.into());
                 }
-                println!("{value}");
+                outln!("{value}");
             } else {
-                println!(
+                outln!(
                     "Created API token {} ({}); shown once:",
                     record.name, record.id
                 );
-                println!("  {token}");
+                outln!("  {token}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -494,16 +495,16 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let tokens = registry.list_api_tokens().await?;
             if json {
-                println!("{}", json!({ "result": tokens }));
+                outln!("{}", json!({ "result": tokens }));
             } else if tokens.is_empty() {
-                println!(
+                outln!(
                     "No API tokens. Create one with `deskhand mcp tokens create --name NAME`."
                 );
             } else {
-                println!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
+                outln!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
                 for t in tokens {
                     let expires = t.expires_at.map_or_else(|| "never".into(), format_ms);
-                    println!(
+                    outln!(
                         "{:<22} {:<20} {:<26} {}",
                         t.id,
                         t.name,
@@ -527,7 +528,7 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
                 (None, Some(name)) => registry.revoke_api_token_named(&name).await?,
                 (None, None) => anyhow::bail!("name the token to revoke: its id, or --name NAME"),
             };
-            println!("Revoked {revoked}");
+            outln!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
