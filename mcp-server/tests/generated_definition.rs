@@ -282,3 +282,125 @@ fn openapi_exports_every_tool_of_the_full_catalog() {
     let missing: Vec<_> = tools.difference(&ids).filter(|n| !composite.contains(*n)).collect();
     assert!(missing.is_empty(), "not exported: {missing:?}");
 }
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Mock, MockList};
+use serde_json::{Map, json};
+use zoho_desk_mcp::Gateway;
+use zoho_desk_mcp::registry::ToolExposure;
+use zoho_desk_mcp::server::{Scope, ZohoDeskMcpServer, discovery};
+
+fn args(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+#[tokio::test]
+async fn generated_tools_call_their_operation_and_page_through_the_gateway() {
+    let mock = Mock::start().await;
+    let tasks: Vec<Value> = (1..=5).map(|i| json!({"id": i.to_string()})).collect();
+    mock.state.set_list(
+        "/tasks",
+        MockList {
+            items: tasks,
+            base: 0,
+            max_limit: 100,
+            envelope: "data",
+            with_count: false,
+            one_based_clamp: false,
+        },
+    );
+    mock.state.set_object("/tasks/7", json!({"id": "7", "subject": "call back"}));
+    let gw = Gateway::new(Arc::new(Catalog::zoho_desk_all().unwrap()), mock.client());
+
+    let got = gw
+        .call("get_single_zoho_desk_task_by_id", args(json!({"taskId": "7", "include": ["tickets"]})))
+        .await
+        .unwrap();
+    assert_eq!(got["subject"], "call back");
+    let sent = mock.state.api_requests().pop().unwrap();
+    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("GET", "/api/v1/tasks/7"));
+    assert!(sent.query.contains(&("include".into(), "tickets".into())), "{:?}", sent.query);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut a = json!({"limit": 2});
+        if let Some(c) = &cursor {
+            a["next_cursor"] = json!(c);
+        }
+        let page = gw.call("list_all_zoho_desk_tasks", args(a)).await.unwrap();
+        for item in page["result"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["1", "2", "3", "4", "5"]);
+
+    // Validation before anything goes upstream: an enum the OAS declares, and unknown keys.
+    let before = mock.state.api_request_count();
+    let bad = gw
+        .call("get_single_zoho_desk_task_by_id", args(json!({"taskId": "7", "include": ["everything"]})))
+        .await;
+    assert!(bad.is_err());
+    let unknown = gw
+        .call("list_all_zoho_desk_tasks", args(json!({"colour": "red"})))
+        .await;
+    assert!(unknown.is_err());
+    assert_eq!(mock.state.api_request_count(), before);
+}
+
+#[tokio::test]
+async fn servers_list_the_core_by_default_and_discovery_reaches_everything() {
+    let mock = Mock::start().await;
+    let all = Arc::new(Catalog::zoho_desk_all().unwrap());
+    let core_count = Catalog::zoho_desk().unwrap().tools().len();
+    let gw = Arc::new(Gateway::new(all.clone(), mock.client()));
+
+    let core = ZohoDeskMcpServer::new(gw.clone(), Scope::default());
+    assert_eq!(core.listed_tools().len(), core_count);
+    assert!(core.tool_in_scope("list_all_zoho_desk_tasks").is_none());
+    assert!(core.tool_in_scope("list_all_zoho_desk_tickets").is_some());
+
+    let everything = ZohoDeskMcpServer::new(
+        gw.clone(),
+        Scope {
+            filter: ToolFilter::all().with_toolset(Toolset::All),
+            exposure: ToolExposure::All,
+        },
+    );
+    assert_eq!(everything.listed_tools().len(), all.tools().len());
+
+    let discovering = ZohoDeskMcpServer::new(
+        gw.clone(),
+        Scope {
+            filter: ToolFilter::parse(&["read".into()], &[]).unwrap(),
+            exposure: ToolExposure::Discovery,
+        },
+    );
+    assert_eq!(discovering.listed_tools().len(), 3);
+    let found = discovery::call(
+        &discovering,
+        "search_tools",
+        args(json!({"query": "task", "limit": 50})),
+        None,
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = found.structured_content.unwrap()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"list_all_zoho_desk_tasks".to_owned()), "{names:?}");
+    // The method filter still holds in discovery mode.
+    assert!(!names.contains(&"create_a_zoho_desk_task".to_owned()), "{names:?}");
+    assert!(discovering.tool_in_scope("get_single_zoho_desk_task_by_id").is_some());
+    assert!(discovering.tool_in_scope("create_a_zoho_desk_task").is_none());
+}

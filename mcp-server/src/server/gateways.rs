@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::catalog::{Catalog, Gateway};
+use crate::catalog::{Catalog, Gateway, Toolset};
 use crate::zoho::{Connections, ZohoClient, ZohoError};
 
 /// The name of the connection configured by the environment (`ZOHO_*` variables).
@@ -20,6 +20,8 @@ pub enum GatewayPoolError {
 
 pub struct GatewayPool {
     catalog: Arc<Catalog>,
+    /// The part of the catalog every server of this process draws from.
+    toolset: Toolset,
     connections: Connections,
     cache: Mutex<HashMap<String, Arc<Gateway>>>,
 }
@@ -28,6 +30,7 @@ impl GatewayPool {
     pub fn new(catalog: Arc<Catalog>, connections: Connections) -> Self {
         GatewayPool {
             catalog,
+            toolset: Toolset::default(),
             connections,
             cache: Mutex::new(HashMap::new()),
         }
@@ -44,6 +47,16 @@ impl GatewayPool {
 
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
+    }
+
+    /// Serve `toolset` (`--toolset all` adds the generated tools to every hosted server).
+    pub fn with_toolset(mut self, toolset: Toolset) -> Self {
+        self.toolset = toolset;
+        self
+    }
+
+    pub fn toolset(&self) -> Toolset {
+        self.toolset
     }
 
     /// The gateway for a connection name; `default` is the environment's connection.
