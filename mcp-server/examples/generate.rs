@@ -34,7 +34,10 @@ fn run() -> Result<(), String> {
     write("resources.yaml", &out.resources_yaml)?;
     write("documentation.yaml", &out.documentation_yaml)?;
 
-    let curated = Catalog::zoho_desk().map_err(|e| e.to_string())?.tools().len();
+    let curated = Catalog::zoho_desk()
+        .map_err(|e| e.to_string())?
+        .tools()
+        .len();
     let table = generate::coverage_table(&out.coverage, curated);
     let readme_path = crate_dir.join("../README.md");
     let readme = std::fs::read_to_string(&readme_path).map_err(|e| e.to_string())?;

@@ -14,12 +14,14 @@ fn integration() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/zoho-desk")
 }
 
-const REGENERATE: &str = "run `cargo run -p zoho-desk-mcp --example generate` and commit the result";
+const REGENERATE: &str =
+    "run `cargo run -p zoho-desk-mcp --example generate` and commit the result";
 
 #[test]
 fn the_checked_in_generated_files_and_coverage_table_are_the_generators_output() {
     let out = generate::from_folder(&integration()).expect("the generator runs");
-    let read = |name: &str| std::fs::read_to_string(integration().join("generated").join(name)).unwrap();
+    let read =
+        |name: &str| std::fs::read_to_string(integration().join("generated").join(name)).unwrap();
     assert!(
         read("resources.yaml") == out.resources_yaml,
         "generated/resources.yaml is stale: {REGENERATE}"
@@ -29,11 +31,14 @@ fn the_checked_in_generated_files_and_coverage_table_are_the_generators_output()
         "generated/documentation.yaml is stale: {REGENERATE}"
     );
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
     let curated = Catalog::zoho_desk().unwrap().tools().len();
     let table = generate::coverage_table(&out.coverage, curated);
     assert!(
-        readme.contains(&format!("<!-- coverage:start -->\n{table}<!-- coverage:end -->")),
+        readme.contains(&format!(
+            "<!-- coverage:start -->\n{table}<!-- coverage:end -->"
+        )),
         "the README's coverage table is stale: {REGENERATE}"
     );
 }
@@ -104,21 +109,34 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
 
     let mut names = BTreeSet::new();
     let generated: Vec<_> = all.tools().iter().filter(|t| t.generated).collect();
-    assert!(generated.len() >= 200, "{} generated tools", generated.len());
+    assert!(
+        generated.len() >= 200,
+        "{} generated tools",
+        generated.len()
+    );
     assert_eq!(all.tools().len(), core.tools().len() + generated.len());
     for tool in all.tools() {
         assert!(names.insert(tool.name.clone()), "{} twice", tool.name);
         assert!(
             tool.name.len() <= 64
-                && tool.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                && tool
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "{}: not a valid OpenAI function name",
             tool.name
         );
     }
     for tool in generated {
         let (key, def) = &routes[&(tool.resource.clone(), tool.method.clone())];
-        assert!(!covered.contains(key), "{}: a curated method already calls {key:?}", tool.name);
-        let op = ops.get(key).unwrap_or_else(|| panic!("{}: {key:?} is not in the extract", tool.name));
+        assert!(
+            !covered.contains(key),
+            "{}: a curated method already calls {key:?}",
+            tool.name
+        );
+        let op = ops
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: {key:?} is not in the extract", tool.name));
         let props = tool.input_schema["properties"].as_object().unwrap();
         let required: BTreeSet<&str> = tool.input_schema["required"]
             .as_array()
@@ -137,7 +155,11 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
         // required exactly when Zoho requires it.
         for (name, p) in &declared {
             if paged && *name == "from" {
-                assert!(!props.contains_key("from"), "{}: `from` is the cursor's", tool.name);
+                assert!(
+                    !props.contains_key("from"),
+                    "{}: `from` is the cursor's",
+                    tool.name
+                );
                 continue;
             }
             if paged && *name == "limit" {
@@ -146,7 +168,12 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
             if p["in"] != "query" && p["in"] != "path" {
                 continue; // headers are not arguments (the description names them)
             }
-            if p["in"] == "path" && !op["path"].as_str().unwrap().contains(&format!("{{{name}}}")) {
+            if p["in"] == "path"
+                && !op["path"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{{{name}}}"))
+            {
                 continue; // Account.getTicketHistoryByAccount declares a path parameter its path lacks
             }
             assert!(props.contains_key(*name), "{}: `{name}` missing", tool.name);
@@ -165,7 +192,11 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
             let known = declared.contains_key(name.as_str())
                 || body_props.contains(name)
                 || (paged && (name == "limit" || name == "next_cursor"));
-            assert!(known, "{}: `{name}` is not declared by {}", tool.name, op["operationId"]);
+            assert!(
+                known,
+                "{}: `{name}` is not declared by {}",
+                tool.name, op["operationId"]
+            );
         }
         // Read/write follows the HTTP method.
         assert_eq!(tool.kind.is_read(), key.0 == "GET", "{}", tool.name);
@@ -176,7 +207,12 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
             key.0,
             op["path"].as_str().unwrap()
         );
-        assert!(tool.description.starts_with(&head), "{}: {}", tool.name, tool.description);
+        assert!(
+            tool.description.starts_with(&head),
+            "{}: {}",
+            tool.name,
+            tool.description
+        );
     }
 }
 
@@ -184,7 +220,12 @@ fn every_generated_tool_is_its_operation_with_a_valid_unique_name() {
 /// `allOf`/`oneOf`/`anyOf` part.
 fn body_properties(op: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    top_properties(&op["requestBody"]["schema"], &op["$shapes"], &mut Vec::new(), &mut out);
+    top_properties(
+        &op["requestBody"]["schema"],
+        &op["$shapes"],
+        &mut Vec::new(),
+        &mut out,
+    );
     out
 }
 
@@ -215,7 +256,11 @@ fn the_default_listing_stays_the_curated_core_and_toolset_all_adds_the_rest() {
     };
     let default = names(all.filtered(&ToolFilter::all()));
     assert_eq!(default, names(core.tools().iter().collect()));
-    assert!(default.len() <= 40, "{} tools in the default listing", default.len());
+    assert!(
+        default.len() <= 40,
+        "{} tools in the default listing",
+        default.len()
+    );
     let everything = all.filtered(&ToolFilter::all().with_toolset(Toolset::All));
     assert_eq!(everything.len(), all.tools().len());
 
@@ -227,7 +272,10 @@ fn the_default_listing_stays_the_curated_core_and_toolset_all_adds_the_rest() {
     let task_all = task.with_toolset(Toolset::All);
     all.check_filter(&task_all).unwrap();
     let task_tools = names(all.filtered(&task_all));
-    assert!(task_tools.contains(&"list_all_zoho_desk_tasks".to_owned()), "{task_tools:?}");
+    assert!(
+        task_tools.contains(&"list_all_zoho_desk_tasks".to_owned()),
+        "{task_tools:?}"
+    );
     assert!(task_tools.contains(&"get_single_zoho_desk_task_by_id".to_owned()));
 
     // Curated tags reach the generated tools under curated collections, and methods still apply.
@@ -235,7 +283,10 @@ fn the_default_listing_stays_the_curated_core_and_toolset_all_adds_the_rest() {
         .unwrap()
         .with_toolset(Toolset::All);
     let found = names(all.filtered(&ticket_writes));
-    assert!(found.contains(&"zoho_desk_tickets_merge".to_owned()), "{found:?}");
+    assert!(
+        found.contains(&"zoho_desk_tickets_merge".to_owned()),
+        "{found:?}"
+    );
     assert!(found.contains(&"create_a_zoho_desk_ticket".to_owned()));
     assert!(!found.contains(&"zoho_desk_tickets_metrics".to_owned()));
 }
@@ -249,10 +300,7 @@ fn search_reaches_generated_tools_only_under_toolset_all() {
         .into_iter()
         .map(|t| t.name.as_str())
         .collect();
-    assert!(
-        hits.iter().any(|n| n.contains("time_entry")),
-        "{hits:?}"
-    );
+    assert!(hits.iter().any(|n| n.contains("time_entry")), "{hits:?}");
     assert!(
         all.search("time entry", 5, &ToolFilter::all())
             .iter()
@@ -279,7 +327,10 @@ fn openapi_exports_every_tool_of_the_full_catalog() {
         .filter(|t| t.kind == zoho_desk_mcp::catalog::MethodKind::Composite)
         .map(|t| t.name.clone())
         .collect();
-    let missing: Vec<_> = tools.difference(&ids).filter(|n| !composite.contains(*n)).collect();
+    let missing: Vec<_> = tools
+        .difference(&ids)
+        .filter(|n| !composite.contains(*n))
+        .collect();
     assert!(missing.is_empty(), "not exported: {missing:?}");
 }
 
@@ -312,17 +363,28 @@ async fn generated_tools_call_their_operation_and_page_through_the_gateway() {
             one_based_clamp: false,
         },
     );
-    mock.state.set_object("/tasks/7", json!({"id": "7", "subject": "call back"}));
+    mock.state
+        .set_object("/tasks/7", json!({"id": "7", "subject": "call back"}));
     let gw = Gateway::new(Arc::new(Catalog::zoho_desk_all().unwrap()), mock.client());
 
     let got = gw
-        .call("get_single_zoho_desk_task_by_id", args(json!({"taskId": "7", "include": ["tickets"]})))
+        .call(
+            "get_single_zoho_desk_task_by_id",
+            args(json!({"taskId": "7", "include": ["tickets"]})),
+        )
         .await
         .unwrap();
     assert_eq!(got["subject"], "call back");
     let sent = mock.state.api_requests().pop().unwrap();
-    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("GET", "/api/v1/tasks/7"));
-    assert!(sent.query.contains(&("include".into(), "tickets".into())), "{:?}", sent.query);
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("GET", "/api/v1/tasks/7")
+    );
+    assert!(
+        sent.query.contains(&("include".into(), "tickets".into())),
+        "{:?}",
+        sent.query
+    );
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -345,7 +407,10 @@ async fn generated_tools_call_their_operation_and_page_through_the_gateway() {
     // Validation before anything goes upstream: an enum the OAS declares, and unknown keys.
     let before = mock.state.api_request_count();
     let bad = gw
-        .call("get_single_zoho_desk_task_by_id", args(json!({"taskId": "7", "include": ["everything"]})))
+        .call(
+            "get_single_zoho_desk_task_by_id",
+            args(json!({"taskId": "7", "include": ["everything"]})),
+        )
         .await;
     assert!(bad.is_err());
     let unknown = gw
@@ -398,9 +463,23 @@ async fn servers_list_the_core_by_default_and_discovery_reaches_everything() {
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
-    assert!(names.contains(&"list_all_zoho_desk_tasks".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"list_all_zoho_desk_tasks".to_owned()),
+        "{names:?}"
+    );
     // The method filter still holds in discovery mode.
-    assert!(!names.contains(&"create_a_zoho_desk_task".to_owned()), "{names:?}");
-    assert!(discovering.tool_in_scope("get_single_zoho_desk_task_by_id").is_some());
-    assert!(discovering.tool_in_scope("create_a_zoho_desk_task").is_none());
+    assert!(
+        !names.contains(&"create_a_zoho_desk_task".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        discovering
+            .tool_in_scope("get_single_zoho_desk_task_by_id")
+            .is_some()
+    );
+    assert!(
+        discovering
+            .tool_in_scope("create_a_zoho_desk_task")
+            .is_none()
+    );
 }

@@ -102,7 +102,9 @@ fn every_extract_file_is_well_formed_and_every_tool_is_a_declared_operation() {
             let http = m["http"].as_str().expect("http").to_ascii_uppercase();
             let key = (http.clone(), placeholders(&format!("/api/v1{path}")));
             let Some((module, op)) = ops.get(&key) else {
-                problems.push(format!("{resource}.{method}: {http} {path} is not in the extract"));
+                problems.push(format!(
+                    "{resource}.{method}: {http} {path} is not in the extract"
+                ));
                 continue;
             };
             checked += 1;

@@ -162,10 +162,16 @@ pub fn generate(
             skipped: Vec::new(),
         };
         for op in &m.operations {
-            let http = op["method"].as_str().unwrap_or_default().to_ascii_uppercase();
+            let http = op["method"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
             let full = op["path"].as_str().unwrap_or_default();
             let id = op["operationId"].as_str().unwrap_or_default().to_owned();
-            if curated.covered.contains(&(http.clone(), placeholders(full))) {
+            if curated
+                .covered
+                .contains(&(http.clone(), placeholders(full)))
+            {
                 row.curated += 1;
                 continue;
             }
@@ -331,7 +337,8 @@ pub(crate) fn snake(s: &str) -> String {
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
             if i > 0 && (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
@@ -380,7 +387,10 @@ fn envelope(op: &Value, shapes: &Map<String, Value>) -> Option<&'static str> {
     let object = resolve(schema, shapes, &mut seen)?;
     let mut parts = vec![object];
     if let Some(all) = object.get("allOf").and_then(Value::as_array) {
-        parts.extend(all.iter().filter_map(|p| resolve(p, shapes, &mut Vec::new())));
+        parts.extend(
+            all.iter()
+                .filter_map(|p| resolve(p, shapes, &mut Vec::new())),
+        );
     }
     for key in ["data", "teams"] {
         for part in &parts {
@@ -564,11 +574,7 @@ fn definition(
     envelope_key: Option<&'static str>,
     notes: &mut Vec<String>,
 ) -> (Map<String, Value>, Map<String, Value>) {
-    let params: Vec<&Value> = op["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .collect();
+    let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
     let param = |name: &str| {
         params
             .iter()
@@ -603,7 +609,9 @@ fn definition(
             let min = bound(limit, "minimum").unwrap_or(1).max(1);
             let reserved = u64::from(style == "offset");
             let ceiling = max.saturating_sub(reserved);
-            let default = bound(limit, "default").unwrap_or(ceiling.min(25)).min(ceiling);
+            let default = bound(limit, "default")
+                .unwrap_or(ceiling.min(25))
+                .min(ceiling);
             if min <= default && default >= 1 {
                 paged = true;
                 def.insert("pagination".into(), json!(style));
@@ -655,7 +663,10 @@ fn definition(
             continue;
         }
         let mut seen = Vec::new();
-        query.insert(name.to_owned(), tool_schema(&p["schema"], &m.shapes, 0, &mut seen));
+        query.insert(
+            name.to_owned(),
+            tool_schema(&p["schema"], &m.shapes, 0, &mut seen),
+        );
         if p["required"] == true {
             query_required.push(name.to_owned());
         }
@@ -733,9 +744,16 @@ fn definition(
 /// Operations that delete or irreversibly drop data get `destructiveHint: true`.
 fn destructive(operation_id: &str) -> bool {
     let id = operation_id.to_ascii_lowercase();
-    ["delete", "remove", "trash", "emptyspam", "anonymize", "purge"]
-        .iter()
-        .any(|w| id.contains(w))
+    [
+        "delete",
+        "remove",
+        "trash",
+        "emptyspam",
+        "anonymize",
+        "purge",
+    ]
+    .iter()
+    .any(|w| id.contains(w))
 }
 
 fn variants_note(schema: &Value, shapes: &Map<String, Value>) -> Option<String> {
@@ -777,7 +795,12 @@ fn tool_schema(
     out
 }
 
-fn convert(node: &Value, shapes: &Map<String, Value>, depth: usize, seen: &mut Vec<String>) -> Value {
+fn convert(
+    node: &Value,
+    shapes: &Map<String, Value>,
+    depth: usize,
+    seen: &mut Vec<String>,
+) -> Value {
     let Some(obj) = node.as_object() else {
         return json!({});
     };
@@ -785,7 +808,10 @@ fn convert(node: &Value, shapes: &Map<String, Value>, depth: usize, seen: &mut V
     // Types.
     let mut types: Vec<String> = match obj.get("type") {
         Some(Value::String(t)) => vec![t.clone()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     };
     types.retain(|t| TYPES.contains(&t.as_str()));
@@ -887,15 +913,16 @@ fn convert(node: &Value, shapes: &Map<String, Value>, depth: usize, seen: &mut V
 /// kept only where every part requires them (`oneOf`/`anyOf`). A part that is not a plain object
 /// (an unresolved reference, a scalar) opens the result to any further keys.
 fn merge(out: &mut Map<String, Value>, parts: &[Value], alternatives: bool) {
-    let objects = parts.iter().all(|p| {
-        p.get("properties").is_some() || p.get("type").is_some_and(|t| t == "object")
-    });
+    let objects = parts
+        .iter()
+        .all(|p| p.get("properties").is_some() || p.get("type").is_some_and(|t| t == "object"));
     if !objects {
         if alternatives {
             let mut types: Vec<Value> = Vec::new();
-            let simple = parts
-                .iter()
-                .all(|p| p.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("type")));
+            let simple = parts.iter().all(|p| {
+                p.as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key("type"))
+            });
             if simple {
                 for p in parts {
                     match &p["type"] {
@@ -928,7 +955,12 @@ fn merge(out: &mut Map<String, Value>, parts: &[Value], alternatives: bool) {
     let mut common: Option<BTreeSet<String>> = None;
     let mut closed = true;
     for part in parts {
-        for (k, v) in part.get("properties").and_then(Value::as_object).into_iter().flatten() {
+        for (k, v) in part
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             match props.get_mut(k) {
                 Some(existing) if alternatives => unite_enums(existing, v),
                 Some(_) => {}
@@ -982,10 +1014,11 @@ fn unite_enums(existing: &mut Value, other: &Value) {
             }
         }
         existing["enum"] = Value::Array(all);
-    } else if existing.get("enum").is_some() && other.get("enum").is_none() {
-        if let Some(o) = existing.as_object_mut() {
-            o.remove("enum");
-        }
+    } else if existing.get("enum").is_some()
+        && other.get("enum").is_none()
+        && let Some(o) = existing.as_object_mut()
+    {
+        o.remove("enum");
     }
 }
 
@@ -993,7 +1026,9 @@ fn settle_names(planned: &mut [Planned], curated: &Curated) -> Result<(), Genera
     // Pass 1: clashes between generated operations or with curated methods use the operationId.
     let mut count: BTreeMap<(String, String), usize> = BTreeMap::new();
     for p in planned.iter() {
-        *count.entry((p.resource.clone(), p.method.clone())).or_default() += 1;
+        *count
+            .entry((p.resource.clone(), p.method.clone()))
+            .or_default() += 1;
     }
     for p in planned.iter_mut() {
         let key = (p.resource.clone(), p.method.clone());
@@ -1049,8 +1084,9 @@ fn to_custom(p: &mut Planned) {
 const HEADER: &str = "# GENERATED by `cargo run -p zoho-desk-mcp --example generate` from the facts-only extract in\n# ../oas/ for every operation no curated method of ../resources.yaml covers. Do not edit: change\n# the extract or mcp-server/src/catalog/generate.rs and regenerate (a test compares).\n";
 
 fn resources_yaml(planned: &[Planned]) -> String {
-    let mut resources: BTreeMap<&str, (&str, BTreeSet<&str>, BTreeMap<&str, &Planned>)> =
-        BTreeMap::new();
+    /// singular, tags, methods.
+    type Resource<'a> = (&'a str, BTreeSet<&'a str>, BTreeMap<&'a str, &'a Planned>);
+    let mut resources: BTreeMap<&str, Resource<'_>> = BTreeMap::new();
     for p in planned {
         let entry = resources
             .entry(p.resource.as_str())

@@ -222,7 +222,9 @@ impl Catalog {
     fn extended(mut self, other: Catalog) -> Result<Catalog, DefinitionError> {
         let clash = |what: String| DefinitionError::Invalid {
             at: "generated/resources.yaml".into(),
-            message: format!("{what} is also in the curated definition; regenerate the generated files"),
+            message: format!(
+                "{what} is also in the curated definition; regenerate the generated files"
+            ),
         };
         if other.integration != self.integration {
             return Err(clash(format!("integration `{}`", other.integration)));
@@ -294,7 +296,9 @@ impl Catalog {
         }
         if self.filtered(f).is_empty()
             && f.toolset() == Toolset::Core
-            && !self.filtered(&f.clone().with_toolset(Toolset::All)).is_empty()
+            && !self
+                .filtered(&f.clone().with_toolset(Toolset::All))
+                .is_empty()
         {
             let (methods, tags) = f.describe();
             return Err(FilterError::OnlyGenerated { methods, tags });
