@@ -154,5 +154,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         p50[2] / p50[1],
         p50[4] / p50[3]
     );
+
+    // The catalogue-dependent part alone, without the network's noise: a call the gateway refuses
+    // before anything goes upstream still finds the tool, validates every argument and lists the
+    // allowed keys.
+    let mut bad = args.clone();
+    bad.insert("not_an_argument".into(), json!(1));
+    let rounds = calls * 10;
+    let mut cpu: [Vec<Duration>; 2] = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
+    for i in 0..rounds {
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let gw = if which == 0 { &gw_curated } else { &gw_full };
+            let t = Instant::now();
+            let refused = gw.call(TOOL, bad.clone()).await;
+            cpu[which].push(t.elapsed());
+            if refused.is_ok() {
+                return Err("the unknown argument was accepted".into());
+            }
+        }
+    }
+    for s in &mut cpu {
+        s.sort();
+    }
+    let (a, b) = (
+        micros(percentile(&cpu[0], 0.5)),
+        micros(percentile(&cpu[1], 0.5)),
+    );
+    println!(
+        "\nLookup and validation only (refused before the network, {rounds} calls each): p50 {a:.1} µs with {} tools, {b:.1} µs with {} tools, ratio {:.3}",
+        curated.tools().len(),
+        full.tools().len(),
+        b / a
+    );
     Ok(())
 }

@@ -327,7 +327,10 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
     match command {
         ServersCommand::Create(args) => {
             let registry = args.conn.registry().await?;
-            let gateways = GatewayPool::new(catalog()?, args.conn.connections()?);
+            // The serving process picks the toolset (`mcp serve --http --toolset`), so a filter
+            // is checked against every tool here.
+            let gateways =
+                GatewayPool::new(catalog()?, args.conn.connections()?).with_toolset(Toolset::All);
             let expires_at = args
                 .expires_at
                 .as_deref()
