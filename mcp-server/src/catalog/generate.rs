@@ -1136,6 +1136,90 @@ fn documentation_yaml(planned: &[Planned]) -> String {
 mod tests {
     use super::*;
 
+    const CURATED: &str = "integration: zoho_desk\nresources:\n  widgets:\n    singular: widget\n    tags: [things]\n    methods:\n      get: {http: GET, path: \"/widgets/{id}\"}\n";
+
+    const MODULE: &str = r#"{
+     "module": "Widget",
+     "operations": [
+      {"operationId": "listWidgets", "method": "GET", "path": "/api/v1/widgets",
+       "parameters": [{"$common": "orgId"},
+        {"name": "from", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 499}},
+        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 50}}],
+       "requestBody": null,
+       "responses": {"200": {"contentType": "application/json", "schema": {"$shape": "page"}}}},
+      {"operationId": "getWidget", "method": "GET", "path": "/api/v1/widgets/{widgetId}",
+       "parameters": [{"name": "widgetId", "in": "path", "required": true, "schema": {"type": "string"}}],
+       "requestBody": null, "responses": {}},
+      {"operationId": "moveWidget", "method": "POST", "path": "/api/v1/widgets/{widgetId}/move",
+       "parameters": [{"name": "widgetId", "in": "path", "required": true, "schema": {"type": "string"}},
+        {"name": "departmentId", "in": "query", "required": true, "schema": {"type": "string", "pattern": "[0-9]+"}}],
+       "requestBody": {"required": true, "contentType": "application/json", "schema": {
+        "oneOf": [{"$shape": "byMail"}, {"$shape": "byHand"}],
+        "discriminator": {"propertyName": "via", "mapping": {"MAIL": "byMail", "HAND": "byHand"}}}},
+       "responses": {}}
+     ],
+     "shapes": {
+      "page": {"type": "object", "properties": {"data": {"type": "array", "items": {"type": "object"}}}},
+      "byMail": {"type": "object", "required": ["via", "address"], "additionalProperties": false,
+                 "properties": {"via": {"type": "string", "enum": ["MAIL"]}, "address": {"type": "string", "maxLength": 9}, "departmentId": {"type": "string"}}},
+      "byHand": {"type": "object", "required": ["via"], "additionalProperties": false,
+                 "properties": {"via": {"type": "string", "enum": ["HAND"]}, "courier": {"type": "string"}}}
+     }
+    }"#;
+
+    #[test]
+    fn a_small_module_becomes_named_paged_flat_tools() {
+        let out = generate(
+            &[ExtractFile {
+                name: "Widget.json",
+                text: MODULE,
+            }],
+            CURATED,
+        )
+        .unwrap();
+        assert_eq!(out.coverage[0].curated, 1, "GET /widgets/{{id}} is curated");
+        assert_eq!(out.coverage[0].generated, 2);
+        let catalog =
+            crate::catalog::Catalog::from_yaml(&out.resources_yaml, &out.documentation_yaml)
+                .unwrap();
+        let names: Vec<&str> = catalog.tools().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["list_all_zoho_desk_widgets", "zoho_desk_widgets_move"]
+        );
+
+        // Paged by the gateway: 0-based from, the declared limit range, no from/limit arguments.
+        let list = catalog.get("list_all_zoho_desk_widgets").unwrap();
+        let props = list.input_schema["properties"].as_object().unwrap();
+        assert!(!props.contains_key("from"));
+        assert_eq!(list.input_schema["properties"]["limit"]["maximum"], 50);
+        assert!(out.resources_yaml.contains(r#""pagination":"offset0""#));
+        assert!(out.resources_yaml.contains(r#""max_offset":499"#));
+
+        // The flat namespace: the query parameter wins over the body field of the same name,
+        // and the description says so; oneOf variants merge, required only where all agree.
+        let moved = catalog.get("zoho_desk_widgets_move").unwrap();
+        let schema = &moved.input_schema;
+        assert_eq!(schema["properties"]["via"]["enum"], json!(["MAIL", "HAND"]));
+        assert!(schema["properties"].get("address").is_some());
+        assert!(schema["properties"].get("courier").is_some());
+        assert!(
+            schema["properties"]["departmentId"]
+                .get("pattern")
+                .is_none()
+        );
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, ["widgetId", "departmentId", "via"]);
+        assert!(moved.description.contains("body field `departmentId`"));
+        assert!(moved.description.contains("variants by `via` (MAIL, HAND)"), "{}", moved.description);
+        assert!(!moved.annotations.read_only);
+    }
+
     #[test]
     fn words() {
         assert_eq!(snake("mailReplyAddress"), "mail_reply_address");
