@@ -1216,7 +1216,11 @@ mod tests {
             .collect();
         assert_eq!(required, ["widgetId", "departmentId", "via"]);
         assert!(moved.description.contains("body field `departmentId`"));
-        assert!(moved.description.contains("variants by `via` (MAIL, HAND)"), "{}", moved.description);
+        assert!(
+            moved.description.contains("variants by `via` (MAIL, HAND)"),
+            "{}",
+            moved.description
+        );
         assert!(!moved.annotations.read_only);
     }
 
