@@ -514,6 +514,7 @@ fn tool_spec(
         method: op.method.clone(),
         kind,
         tags: Vec::new(),
+        generated: false,
     };
     Ok((spec, query_keys, body_keys, has_body))
 }

@@ -11,6 +11,7 @@ mod definition;
 mod error;
 mod filter;
 mod gateway;
+pub mod generate;
 mod naming;
 mod openapi;
 mod routing;
@@ -24,7 +25,7 @@ use serde_json::Value;
 
 pub use definition::{DefinitionError, EnvelopeKey, PageSize, PaginationStyle};
 pub use error::ToolError;
-pub use filter::{FilterError, ToolFilter};
+pub use filter::{FilterError, ToolFilter, Toolset};
 pub use gateway::Gateway;
 pub use openapi::DEFAULT_SERVER_URL;
 
@@ -32,6 +33,12 @@ pub use openapi::DEFAULT_SERVER_URL;
 pub const ZOHO_DESK_RESOURCES: &str = include_str!("../../integration/zoho-desk/resources.yaml");
 pub const ZOHO_DESK_DOCUMENTATION: &str =
     include_str!("../../integration/zoho-desk/documentation.yaml");
+/// The definition generated from the OAS extract for the operations the curated files leave out
+/// (see [`generate`]).
+pub const ZOHO_DESK_GENERATED_RESOURCES: &str =
+    include_str!("../../integration/zoho-desk/generated/resources.yaml");
+pub const ZOHO_DESK_GENERATED_DOCUMENTATION: &str =
+    include_str!("../../integration/zoho-desk/generated/documentation.yaml");
 
 /// Checks that `schema` uses only the JSON Schema keywords [`validate_json`] enforces.
 ///
@@ -115,6 +122,9 @@ pub struct ToolSpec {
     pub kind: MethodKind,
     /// Resource tags ∪ method tags.
     pub tags: Vec<String>,
+    /// Generated from the OAS extract rather than curated: outside the default listing
+    /// ([`Toolset::Core`]).
+    pub generated: bool,
 }
 
 /// How one declared method is called upstream; exists whether or not it is documented (composites
@@ -177,9 +187,66 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The Zoho Desk definition embedded in this crate.
+    /// The curated Zoho Desk definition embedded in this crate (the core tools).
     pub fn zoho_desk() -> Result<Catalog, DefinitionError> {
         Catalog::from_yaml(ZOHO_DESK_RESOURCES, ZOHO_DESK_DOCUMENTATION)
+    }
+
+    /// The curated core plus every tool generated from the OAS extract. Servers hold this one;
+    /// their filter's [`Toolset`] decides whether the generated tools are in scope.
+    pub fn zoho_desk_all() -> Result<Catalog, DefinitionError> {
+        let generated = Catalog::from_yaml(
+            ZOHO_DESK_GENERATED_RESOURCES,
+            ZOHO_DESK_GENERATED_DOCUMENTATION,
+        )
+        .map_err(|e| match e {
+            DefinitionError::Syntax {
+                file,
+                location,
+                message,
+            } => DefinitionError::Syntax {
+                file: format!("generated/{file}"),
+                location,
+                message,
+            },
+            DefinitionError::Invalid { at, message } => DefinitionError::Invalid {
+                at: format!("generated/{at}"),
+                message,
+            },
+        })?;
+        Catalog::zoho_desk()?.extended(generated)
+    }
+
+    /// Appends `other`'s tools, marked generated. Tool names and `(resource, method)` pairs must
+    /// stay unique across both.
+    fn extended(mut self, other: Catalog) -> Result<Catalog, DefinitionError> {
+        let clash = |what: String| DefinitionError::Invalid {
+            at: "generated/resources.yaml".into(),
+            message: format!(
+                "{what} is also in the curated definition; regenerate the generated files"
+            ),
+        };
+        if other.integration != self.integration {
+            return Err(clash(format!("integration `{}`", other.integration)));
+        }
+        let base = self.ops.len();
+        for (key, i) in other.by_method {
+            if self.by_method.contains_key(&key) {
+                return Err(clash(format!("method `{}.{}`", key.0, key.1)));
+            }
+            self.by_method.insert(key, base + i);
+        }
+        self.ops.extend(other.ops);
+        for (mut spec, op) in other.tools.into_iter().zip(other.tool_ops) {
+            if self.by_name.contains_key(&spec.name) {
+                return Err(clash(format!("tool `{}`", spec.name)));
+            }
+            spec.generated = true;
+            self.by_name.insert(spec.name.clone(), self.tools.len());
+            self.tools.push(spec);
+            self.tool_ops.push(base + op);
+        }
+        Ok(self)
     }
 
     pub fn from_yaml(resources: &str, docs: &str) -> Result<Catalog, DefinitionError> {
@@ -226,6 +293,15 @@ impl Catalog {
             if !self.tools.iter().any(|t| t.tags.iter().any(|x| x == tag)) {
                 return Err(FilterError::InvalidTag { given: tag.clone() });
             }
+        }
+        if self.filtered(f).is_empty()
+            && f.toolset() == Toolset::Core
+            && !self
+                .filtered(&f.clone().with_toolset(Toolset::All))
+                .is_empty()
+        {
+            let (methods, tags) = f.describe();
+            return Err(FilterError::OnlyGenerated { methods, tags });
         }
         if self.filtered(f).is_empty() {
             let (methods, tags) = f.describe();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{Catalog, Gateway};
+use crate::catalog::{Catalog, Gateway, Toolset};
 use crate::zoho::{Connections, ZohoClient, ZohoError};
 
 /// The name of the connection configured by the environment (`ZOHO_*` variables).
@@ -22,6 +22,8 @@ pub enum GatewayPoolError {
 
 pub struct GatewayPool {
     catalog: Arc<Catalog>,
+    /// The part of the catalog every server of this process draws from.
+    toolset: Toolset,
     connections: Connections,
     cache: Mutex<HashMap<String, Arc<Gateway>>>,
     /// Gateways handed in ready-made (the in-process sandbox) get an identity of their own kind,
@@ -33,6 +35,7 @@ impl GatewayPool {
     pub fn new(catalog: Arc<Catalog>, connections: Connections) -> Self {
         GatewayPool {
             catalog,
+            toolset: Toolset::default(),
             connections,
             cache: Mutex::new(HashMap::new()),
             ready_made: false,
@@ -69,6 +72,16 @@ impl GatewayPool {
         );
         let kind = if self.ready_made { "sandbox" } else { "zoho" };
         Ok(format!("{kind}:{}", hex::encode(&digest[..12])))
+    }
+
+    /// Serve `toolset` (`--toolset all` adds the generated tools to every hosted server).
+    pub fn with_toolset(mut self, toolset: Toolset) -> Self {
+        self.toolset = toolset;
+        self
+    }
+
+    pub fn toolset(&self) -> Toolset {
+        self.toolset
     }
 
     /// The gateway for a connection name; `default` is the environment's connection.

@@ -62,7 +62,8 @@ pub async fn create(
         return Err(CreateServerError::BadName);
     }
     let filter = ToolFilter::parse(&request.methods, &request.tags)
-        .map_err(|e| CreateServerError::Filter(e.to_string()))?;
+        .map_err(|e| CreateServerError::Filter(e.to_string()))?
+        .with_toolset(gateways.toolset());
     gateways
         .catalog()
         .check_filter(&filter)

@@ -99,13 +99,15 @@ impl HttpState {
         {
             return Ok(svc);
         }
-        let filter = ToolFilter::parse(&record.methods, &record.tags).map_err(|e| {
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_misconfigured",
-                &format!("stored filters are invalid: {e}"),
-            )
-        })?;
+        let filter = ToolFilter::parse(&record.methods, &record.tags)
+            .map_err(|e| {
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_misconfigured",
+                    &format!("stored filters are invalid: {e}"),
+                )
+            })?
+            .with_toolset(self.0.gateways.toolset());
         let gateway = self.0.gateways.get(&record.connection).map_err(|e| {
             json_error(
                 StatusCode::BAD_GATEWAY,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use zoho_desk_mcp::catalog::{Catalog, ToolFilter};
+use zoho_desk_mcp::catalog::{Catalog, ToolFilter, Toolset};
 use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
 use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
@@ -118,6 +118,10 @@ struct ServeArgs {
     /// stdio: expose only search_tools, get_tool_schema and call_tool.
     #[arg(long)]
     discovery: bool,
+    /// core (the curated tools, the default listing) or all (adds the tools generated from Zoho's
+    /// OpenAPI description); for --http, every hosted server of this process.
+    #[arg(long, default_value = "core")]
+    toolset: Toolset,
     /// stdio: which named connection to serve (default: the environment's).
     #[arg(long)]
     connection: Option<String>,
@@ -245,8 +249,10 @@ fn run_openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The curated core plus the generated tools: filters pick the toolset, and `mcp openapi`
+/// exports every tool.
 fn catalog() -> anyhow::Result<Arc<Catalog>> {
-    Ok(Arc::new(Catalog::zoho_desk().context(
+    Ok(Arc::new(Catalog::zoho_desk_all().context(
         "the built-in Zoho Desk integration definition is invalid",
     )?))
 }
@@ -257,21 +263,18 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut sandbox = None;
     let gateways = if args.sandbox {
         let backend = SandboxBackend::start(catalog.clone()).await?;
-        let pool = GatewayPool::with_gateway(backend.gateway.clone());
+        let pool = GatewayPool::with_gateway(backend.gateway.clone()).with_toolset(args.toolset);
         sandbox = Some(backend);
         Arc::new(pool)
     } else {
-        Arc::new(GatewayPool::new(catalog.clone(), args.conn.connections()?))
+        Arc::new(
+            GatewayPool::new(catalog.clone(), args.conn.connections()?).with_toolset(args.toolset),
+        )
     };
 
     if args.stdio {
-        let filter = ToolFilter::parse(&args.methods, &args.tags)?;
-        anyhow::ensure!(
-            !catalog.filtered(&filter).is_empty(),
-            "--methods {:?} and --tags {:?} together match no tool",
-            args.methods,
-            args.tags
-        );
+        let filter = ToolFilter::parse(&args.methods, &args.tags)?.with_toolset(args.toolset);
+        catalog.check_filter(&filter)?;
         let connection = args.connection.as_deref().unwrap_or(DEFAULT_CONNECTION);
         let gateway = gateways.get(connection)?;
         let exposure = if args.discovery {
@@ -350,7 +353,10 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
     match command {
         ServersCommand::Create(args) => {
             let registry = args.conn.registry().await?;
-            let gateways = GatewayPool::new(catalog()?, args.conn.connections()?);
+            // The serving process picks the toolset (`mcp serve --http --toolset`), so a filter
+            // is checked against every tool here.
+            let gateways =
+                GatewayPool::new(catalog()?, args.conn.connections()?).with_toolset(Toolset::All);
             let expires_at = args
                 .expires_at
                 .as_deref()
@@ -403,7 +409,11 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             } else {
                 outln!(
                     "{:<22} {:<20} {:<10} {:<16} {:<16} EXPIRES",
-                    "ID", "NAME", "CONNECTION", "METHODS", "TAGS"
+                    "ID",
+                    "NAME",
+                    "CONNECTION",
+                    "METHODS",
+                    "TAGS"
                 );
                 for s in servers {
                     let expires = s.expires_at.map_or_else(|| "never".into(), format_ms);
@@ -485,7 +495,8 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             } else {
                 outln!(
                     "Created API token {} ({}); shown once:",
-                    record.name, record.id
+                    record.name,
+                    record.id
                 );
                 outln!("  {token}");
             }
@@ -497,9 +508,7 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             if json {
                 outln!("{}", json!({ "result": tokens }));
             } else if tokens.is_empty() {
-                outln!(
-                    "No API tokens. Create one with `deskhand mcp tokens create --name NAME`."
-                );
+                outln!("No API tokens. Create one with `deskhand mcp tokens create --name NAME`.");
             } else {
                 outln!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
                 for t in tokens {
