@@ -62,16 +62,17 @@ impl Gateway {
                 name: tool.to_string(),
             })?;
         let (args, position) = self.prepare(spec, op, args)?;
+        op.check_arguments(&args)
+            .map_err(|message| ToolError::InvalidArguments {
+                message,
+                allowed_keys: allowed_keys(spec),
+            })?;
         match op.kind {
             MethodKind::Composite => composite::run(self, op, args).await,
             _ if op.paging.is_some() => self.list(spec, op, args, position).await,
             _ => {
                 let resp = self.send(op, &args, None).await?;
-                Ok(match resp.body {
-                    Some(Value::Object(obj)) => Value::Object(obj),
-                    None => json!({}),
-                    Some(other) => json!({ "result": other }),
-                })
+                Ok(op.result(resp.body, &args))
             }
         }
     }
@@ -185,7 +186,9 @@ impl Gateway {
             });
         }
         let (items, count) = self.window(op, args, at, limit, permits).await?;
-        let has_more = if items.len() as u64 == limit {
+        // Never peek at an offset the endpoint refuses: past it there is nothing reachable.
+        let peek_allowed = paging.max_offset.is_none_or(|max| at.offset + limit <= max);
+        let has_more = if items.len() as u64 == limit && peek_allowed {
             let next = Position {
                 offset: at.offset + limit,
                 prev_id: items
