@@ -93,7 +93,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 "team",
                 "assignee",
                 "status",
-                "new comments"
+                "new comments",
+                "new drafts"
             ],
             &changes,
             48
@@ -116,7 +117,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Rows for tickets whose team, assignee, status or comments changed: `before -> after`.
+/// Rows for tickets whose team, assignee, status, comments or threads changed: `before -> after`;
+/// new threads that are Zoho drafts are counted apart from comments and sent replies.
 fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
     let index = |state: &Value| -> BTreeMap<String, Value> {
         state["tickets"]
@@ -148,7 +150,14 @@ fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
         let Some(was) = old.get(&id) else { continue };
         let comments = |t: &Value| t["comments"].as_array().map_or(0, Vec::len);
         let threads = |t: &Value| t["threads"].as_array().map_or(0, Vec::len);
+        // Zoho draft replies: threads an agent still has to send.
+        let drafts = |t: &Value| {
+            t["threads"]
+                .as_array()
+                .map_or(0, |l| l.iter().filter(|x| x["status"] == "DRAFT").count())
+        };
         let added = (comments(&now) + threads(&now)).saturating_sub(comments(was) + threads(was));
+        let added_drafts = drafts(&now).saturating_sub(drafts(was));
         let field = |key: &str, map: Option<&BTreeMap<String, String>>| -> String {
             let render = |v: &Value| match map {
                 Some(m) => show(m, v),
@@ -169,7 +178,8 @@ fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
                 field("teamId", Some(&teams)),
                 field("assigneeId", Some(&agents)),
                 field("status", None),
-                added.to_string(),
+                (added - added_drafts.min(added)).to_string(),
+                added_drafts.to_string(),
             ]);
         }
     }
