@@ -133,8 +133,13 @@ pub async fn work(
     let (action, where_) = match (mode, channel) {
         (Mode::DraftComment, Some(ReplyChannel::Email)) => match from_address(&context) {
             Ok(from) => {
-                reply(tools, DRAFT_REPLY, &ticket_id, "EMAIL", Some(&from), &customer_reply)
-                    .await?;
+                // The agent sends the draft as their own: the baseline's signature tells them
+                // who wrote it (and to remove that line), the rest is the article's text.
+                let draft = format!(
+                    "{SIGNATURE}\nHello,\n\nthank you for contacting us. This article answers your question:\n\n{answer}\n\nFull article: {}\n",
+                    link.as_deref().unwrap_or(&title)
+                );
+                reply(tools, DRAFT_REPLY, &ticket_id, "EMAIL", Some(&from), &draft).await?;
                 ("drafted", format!("; drafted as a Zoho e-mail draft from {from}"))
             }
             Err(why) => {
