@@ -594,11 +594,31 @@ async fn move_sends_the_query_parameter_and_reports_what_it_did() {
 async fn replies_follow_the_oas_channel_variants() {
     let (mock, gw) = setup().await;
     let cases = [
-        ("zoho_desk_tickets_send_reply", json!({"channel": "PHONE"}), "channel"),
-        ("zoho_desk_tickets_send_reply", json!({"channel": "WEB"}), "channel"),
-        ("zoho_desk_tickets_send_reply", json!({"channel": "CHAT"}), "channel"),
-        ("zoho_desk_tickets_send_reply", json!({"channel": "email"}), "channel"),
-        ("zoho_desk_tickets_draft_reply", json!({"channel": "TWITTER"}), "channel"),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "PHONE"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "WEB"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "CHAT"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "email"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_draft_reply",
+            json!({"channel": "TWITTER"}),
+            "channel",
+        ),
         (
             "zoho_desk_tickets_send_reply",
             json!({"channel": "EMAIL"}),
@@ -643,8 +663,10 @@ async fn replies_follow_the_oas_channel_variants() {
     let out = gw
         .call(
             "zoho_desk_tickets_draft_reply",
-            args(json!({"ticketId": "1", "content": "Hello", "channel": "EMAIL",
-                        "fromEmailAddress": "help@example.com"})),
+            args(
+                json!({"ticketId": "1", "content": "Hello", "channel": "EMAIL",
+                        "fromEmailAddress": "help@example.com"}),
+            ),
         )
         .await
         .unwrap();
@@ -718,7 +740,11 @@ async fn search_paging_stays_within_the_oas_from_cap() {
                     .unwrap()
             };
             assert!(get("from") <= 999, "limit {limit}: {:?}", req.query);
-            assert!((1..=100).contains(&get("limit")), "limit {limit}: {:?}", req.query);
+            assert!(
+                (1..=100).contains(&get("limit")),
+                "limit {limit}: {:?}",
+                req.query
+            );
         }
     }
     let err = gw

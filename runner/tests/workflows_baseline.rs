@@ -397,7 +397,11 @@ async fn kb_reply_baseline_cites_articles_or_says_none_fits() {
         );
         // One written thing per ticket: a Zoho draft on an e-mail ticket with an answer, a
         // private comment otherwise.
-        assert_eq!(notes.len() + threads.len(), 1, "ticket {id}: {notes:?} {threads:?}");
+        assert_eq!(
+            notes.len() + threads.len(),
+            1,
+            "ticket {id}: {notes:?} {threads:?}"
+        );
         let email = after[id]["channel"] == "Email";
         let note = if let Some(draft) = threads.first() {
             zoho_drafts += 1;
@@ -420,7 +424,10 @@ async fn kb_reply_baseline_cites_articles_or_says_none_fits() {
         };
         let note = note.as_str();
         if email && output["action"] == "drafted" {
-            assert!(!threads.is_empty(), "ticket {id}: an e-mail answer is a Zoho draft");
+            assert!(
+                !threads.is_empty(),
+                "ticket {id}: an e-mail answer is a Zoho draft"
+            );
         }
         let gold_articles: Vec<&str> = g["articleIds"]
             .as_array()

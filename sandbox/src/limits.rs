@@ -131,7 +131,10 @@ mod tests {
             assert_eq!(bracket(from), credits, "from {from}");
             assert_eq!(cost("GET", Some("/api/v1/tickets"), Some(from)), credits);
         }
-        assert_eq!(cost("GET", Some("/api/v1/tickets/{ticketId}"), Some(9_000)), 1);
+        assert_eq!(
+            cost("GET", Some("/api/v1/tickets/{ticketId}"), Some(9_000)),
+            1
+        );
         assert_eq!(cost("POST", Some("/api/v1/tickets"), None), 1);
     }
 }

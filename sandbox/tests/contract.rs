@@ -293,7 +293,7 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
     let env = start(SandboxConfig::default()).await;
     let state = env.sb.admin().state_json();
     let mut problems = Vec::new();
-    let mut expect_ok = async |url: &str, r: common::Resp| -> Value {
+    let expect_ok = async |url: &str, r: common::Resp| -> Value {
         assert!(r.status == 200, "{url}: {} {}", r.status, r.text);
         r.body
     };
@@ -324,15 +324,31 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
     }))
     .unwrap();
     let address_required: Vec<String> = [
-        "address", "createdBy", "createdTime", "departmentId", "displayName", "id", "isActive",
-        "isVerified", "modifiedBy", "modifiedTime", "serviceProviderType", "smtpDetails",
+        "address",
+        "createdBy",
+        "createdTime",
+        "departmentId",
+        "displayName",
+        "id",
+        "isActive",
+        "isVerified",
+        "modifiedBy",
+        "modifiedTime",
+        "serviceProviderType",
+        "smtpDetails",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     let from = body["data"][0]["address"].as_str().unwrap().to_owned();
     for a in body["data"].as_array().unwrap() {
-        check(&url, a.as_object().unwrap(), &address_fields, &address_required, &mut problems);
+        check(
+            &url,
+            a.as_object().unwrap(),
+            &address_fields,
+            &address_required,
+            &mut problems,
+        );
         let author: Map<String, Value> = serde_json::from_value(json!({
             "id": ["string", "integer", "null"], "firstName": ["string", "null"],
             "lastName": ["string", "null"], "email": ["string", "null"],
@@ -361,8 +377,14 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
         .unwrap()
         .to_owned();
     for (url, spec) in [
-        (format!("/tickets/search?_all={word}"), &ops["GET /api/v1/tickets"]),
-        ("/contacts/search?_all=example".to_owned(), &ops["GET /api/v1/contacts"]),
+        (
+            format!("/tickets/search?_all={word}"),
+            &ops["GET /api/v1/tickets"],
+        ),
+        (
+            "/contacts/search?_all=example".to_owned(),
+            &ops["GET /api/v1/contacts"],
+        ),
     ] {
         let body = expect_ok(&url, env.get(&url).await).await;
         let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
@@ -426,7 +448,12 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
     check_as(&url, &body, comment_op, true, &mut problems);
     let body = expect_ok(&url, env.patch(&url, json!({"content": "Edited"})).await).await;
     check_as(&url, &body, comment_op, true, &mut problems);
-    assert_eq!(env.send(reqwest::Method::DELETE, &url, json!({})).await.status, 204);
+    assert_eq!(
+        env.send(reqwest::Method::DELETE, &url, json!({}))
+            .await
+            .status,
+        204
+    );
 
     // A created ticket has the update's schema (both answer ticketResponse).
     let contact = state["contacts"][0]["id"].as_str().unwrap().to_owned();
@@ -437,7 +464,13 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
         )
         .await;
     let created = expect_ok("create", r).await;
-    check_as("POST /tickets", &created, &ops["PATCH /api/v1/tickets/{ticketId}"], true, &mut problems);
+    check_as(
+        "POST /tickets",
+        &created,
+        &ops["PATCH /api/v1/tickets/{ticketId}"],
+        true,
+        &mut problems,
+    );
 
     // Move: an empty 200.
     let other = state["departments"]
@@ -447,7 +480,10 @@ async fn every_other_served_operation_answers_in_zoho_shapes() {
         .map(|d| d["id"].as_str().unwrap().to_owned())
         .find(|d| *d != dept)
         .unwrap();
-    let url = format!("/tickets/{}/move?departmentId={other}", created["id"].as_str().unwrap());
+    let url = format!(
+        "/tickets/{}/move?departmentId={other}",
+        created["id"].as_str().unwrap()
+    );
     let r = env.post(&url, json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.is_empty(), "{url}: {}", r.text);

@@ -139,8 +139,15 @@ async fn replies_only_on_the_oas_channels() {
                 json!({"channel": channel, "content": "Refund issued."}),
             )
             .await;
-        assert_eq!((r.status, r.code()), (422, "INVALID_DATA"), "{path} {channel}");
-        assert_eq!(r.body["errors"][0]["fieldName"], "/channel", "{path} {channel}");
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "INVALID_DATA"),
+            "{path} {channel}"
+        );
+        assert_eq!(
+            r.body["errors"][0]["fieldName"], "/channel",
+            "{path} {channel}"
+        );
         let r = env
             .post(
                 &format!("/tickets/5000000001001/{path}"),

@@ -248,7 +248,9 @@ async fn mail_reply_addresses_per_department() {
     let env = small().await;
     let r = env.get("/mailReplyAddress").await;
     assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
-    let r = env.get("/mailReplyAddress?departmentId=5000000000002").await;
+    let r = env
+        .get("/mailReplyAddress?departmentId=5000000000002")
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let list = r.body["data"].as_array().unwrap();
     let addresses: Vec<&str> = list.iter().filter_map(|a| a["address"].as_str()).collect();

@@ -228,8 +228,14 @@ async fn create_ticket_validates_and_returns_the_full_ticket() {
     for (contact, field) in [
         (json!({"email": "x@example.com"}), "/lastName"),
         (json!({"lastName": "X"}), "/email"),
-        (json!({"lastName": "X", "email": "x@example.com", "phone": "1"}), "/contact/phone"),
-        (json!({"lastName": "X", "email": "not-an-address"}), "/email"),
+        (
+            json!({"lastName": "X", "email": "x@example.com", "phone": "1"}),
+            "/contact/phone",
+        ),
+        (
+            json!({"lastName": "X", "email": "not-an-address"}),
+            "/email",
+        ),
     ] {
         let r = env
             .post(
@@ -244,7 +250,10 @@ async fn create_ticket_validates_and_returns_the_full_ticket() {
             .iter()
             .filter_map(|e| e["fieldName"].as_str())
             .collect();
-        assert!(fields.iter().any(|f| f.ends_with(field)), "{contact}: {fields:?}");
+        assert!(
+            fields.iter().any(|f| f.ends_with(field)),
+            "{contact}: {fields:?}"
+        );
     }
     let r = env.get(&format!("/tickets/{id}/threads")).await;
     assert_eq!(r.body["data"][0]["isDescriptionThread"], true);
@@ -477,7 +486,9 @@ async fn search_and_count() {
         r.body["message"],
         "The value passed for field '_all' is less than the specified minimum length of '3'."
     );
-    let r = env.get(&format!("/tickets/search?_all={}", "a".repeat(101))).await;
+    let r = env
+        .get(&format!("/tickets/search?_all={}", "a".repeat(101)))
+        .await;
     assert_eq!(
         r.body["message"],
         "The value passed for field '_all' exceeds the specified maximum length of '100'."
@@ -489,7 +500,10 @@ async fn search_and_count() {
         204
     );
     // The OAS bounds `from` at 0-999.
-    assert_eq!(env.get("/tickets/search?from=999&limit=100").await.status, 204);
+    assert_eq!(
+        env.get("/tickets/search?from=999&limit=100").await.status,
+        204
+    );
     assert_eq!(
         env.get("/tickets/search?from=1000").await.body["message"],
         "The value passed for field 'from' exceeds the range of '0-999'."
@@ -515,13 +529,20 @@ async fn search_and_count() {
         json!({"count": "1"})
     );
     // No status on the count endpoint (the OAS has none; ticketsCountByFieldValues does that).
-    let r = env.get("/ticketsCount?contactId=5000000000301&status=Closed").await;
+    let r = env
+        .get("/ticketsCount?contactId=5000000000301&status=Closed")
+        .await;
     assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
     assert_eq!(
         r.body["message"],
         "Extra query parameter 'status' is present in the input."
     );
-    assert_eq!(env.get("/ticketsCount?assigneeId=${Unassigned}").await.status, 422);
+    assert_eq!(
+        env.get("/ticketsCount?assigneeId=${Unassigned}")
+            .await
+            .status,
+        422
+    );
 }
 
 /// The OAS types `teamId` on update as a string or integer id, never null; "" clears the team.
@@ -529,10 +550,7 @@ async fn search_and_count() {
 async fn team_is_cleared_with_an_empty_string_not_null() {
     let env = small().await;
     let r = env
-        .patch(
-            "/tickets/5000000001001",
-            json!({"teamId": "5000000000101"}),
-        )
+        .patch("/tickets/5000000001001", json!({"teamId": "5000000000101"}))
         .await;
     assert_eq!(r.body["teamId"], "5000000000101", "{}", r.text);
     let r = env
@@ -555,6 +573,9 @@ async fn ticket_list_from_is_zero_based() {
     assert_eq!(all.len(), 3);
     let from1 = ids(&env.get("/tickets?sortBy=createdTime&from=1").await.body);
     assert_eq!(from1, all[1..].to_vec());
-    let from0 = ids(&env.get("/tickets?sortBy=createdTime&from=0&limit=1").await.body);
+    let from0 = ids(&env
+        .get("/tickets?sortBy=createdTime&from=0&limit=1")
+        .await
+        .body);
     assert_eq!(from0, all[..1].to_vec());
 }

@@ -334,7 +334,9 @@ fn check_contract(
         .chain(c.empty_result.iter().flat_map(|r| &r.echo));
     for name in named {
         if !declared(name) {
-            return Err(format!("the contract names `{name}`, which is not an argument"));
+            return Err(format!(
+                "the contract names `{name}`, which is not an argument"
+            ));
         }
     }
     for name in also_in_body {

@@ -161,8 +161,11 @@ impl Operation {
                     .and_then(Value::as_str)
                     .is_some_and(|v| !v.trim().is_empty());
                 if !present {
-                    let cond: Vec<String> =
-                        rule.when.iter().map(|(k, v)| format!("`{k}` is {v}")).collect();
+                    let cond: Vec<String> = rule
+                        .when
+                        .iter()
+                        .map(|(k, v)| format!("`{k}` is {v}"))
+                        .collect();
                     return Err(format!(
                         "argument `{field}`: is required when {}",
                         cond.join(" and ")

@@ -140,31 +140,50 @@ pub async fn work(
                     link.as_deref().unwrap_or(&title)
                 );
                 reply(tools, DRAFT_REPLY, &ticket_id, "EMAIL", Some(&from), &draft).await?;
-                ("drafted", format!("; drafted as a Zoho e-mail draft from {from}"))
+                (
+                    "drafted",
+                    format!("; drafted as a Zoho e-mail draft from {from}"),
+                )
             }
             Err(why) => {
-                draft_note(tools, &ticket_id, &citation, confidence, &answer, &link, &title)
-                    .await?;
+                draft_note(
+                    tools, &ticket_id, &citation, confidence, &answer, &link, &title,
+                )
+                .await?;
                 ("drafted", format!("; drafted as a private comment ({why})"))
             }
         },
         (Mode::DraftComment, _) => {
-            draft_note(tools, &ticket_id, &citation, confidence, &answer, &link, &title).await?;
+            draft_note(
+                tools, &ticket_id, &citation, confidence, &answer, &link, &title,
+            )
+            .await?;
             ("drafted", String::new())
         }
         (Mode::PublicReply, Some(c)) => {
             let from = match c {
-                ReplyChannel::Email => Some(from_address(&context).map_err(|why| {
-                    Finish::Tool(format!("cannot reply by e-mail: {why}"))
-                })?),
+                ReplyChannel::Email => Some(
+                    from_address(&context)
+                        .map_err(|why| Finish::Tool(format!("cannot reply by e-mail: {why}")))?,
+                ),
                 _ => None,
             };
-            reply(tools, SEND_REPLY, &ticket_id, c.name(), from.as_deref(), &customer_reply)
-                .await?;
+            reply(
+                tools,
+                SEND_REPLY,
+                &ticket_id,
+                c.name(),
+                from.as_deref(),
+                &customer_reply,
+            )
+            .await?;
             ("replied", String::new())
         }
         (Mode::PublicReply, None) => {
-            draft_note(tools, &ticket_id, &citation, confidence, &answer, &link, &title).await?;
+            draft_note(
+                tools, &ticket_id, &citation, confidence, &answer, &link, &title,
+            )
+            .await?;
             let on = match str_of(ticket, "channel") {
                 "" => "no channel".to_owned(),
                 c => format!("channel {c}"),
@@ -358,7 +377,10 @@ mod tests {
     fn only_the_oas_reply_channels_take_a_reply() {
         assert_eq!(reply_channel("Email"), Some(ReplyChannel::Email));
         assert_eq!(reply_channel("Forums"), Some(ReplyChannel::Forums));
-        assert_eq!(reply_channel("Twitter").map(ReplyChannel::name), Some("TWITTER"));
+        assert_eq!(
+            reply_channel("Twitter").map(ReplyChannel::name),
+            Some("TWITTER")
+        );
         for none in ["Chat", "Phone", "Web", "Feedback", "Customer Portal", ""] {
             assert_eq!(reply_channel(none), None, "{none}");
         }
@@ -380,7 +402,11 @@ mod tests {
         });
         assert_eq!(from_address(&context).unwrap(), "a@x.example");
         let context = json!({"fromAddresses": {"addresses": [], "error": "403 FORBIDDEN"}});
-        assert!(from_address(&context).unwrap_err().contains("403 FORBIDDEN"));
+        assert!(
+            from_address(&context)
+                .unwrap_err()
+                .contains("403 FORBIDDEN")
+        );
         assert!(from_address(&json!({})).is_err());
     }
 }

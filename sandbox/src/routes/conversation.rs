@@ -218,11 +218,18 @@ fn reply(
             String::new()
         }
         Some(c) => {
-            let allowed = if draft { DRAFT_CHANNELS } else { REPLY_CHANNELS };
+            let allowed = if draft {
+                DRAFT_CHANNELS
+            } else {
+                REPLY_CHANNELS
+            };
             if !allowed.contains(&c) {
                 errors.push(FieldError::invalid(
                     "channel",
-                    format!("The value of 'channel' must be one of {}.", allowed.join(", ")),
+                    format!(
+                        "The value of 'channel' must be one of {}.",
+                        allowed.join(", ")
+                    ),
                 ));
             } else if c != "EMAIL" && c != ticket_channel {
                 errors.push(FieldError::invalid(

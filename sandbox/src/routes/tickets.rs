@@ -463,16 +463,18 @@ pub(crate) async fn count(State(app): State<Arc<App>>, RawQuery(q): RawQuery) ->
             "customField3",
         ],
     )?;
-    let mut filter = Filter::default();
-    filter.departments = p.id_list("departmentId", 100)?;
-    filter.assignees = p.id_list("assigneeId", 100)?;
+    let filter = Filter {
+        departments: p.id_list("departmentId", 100)?,
+        assignees: p.id_list("assigneeId", 100)?,
+        created_range: time_range(&p, "createdTimeRange")?,
+        modified_range: time_range(&p, "modifiedTimeRange")?,
+        ..Filter::default()
+    };
     let contacts = p.id_list("contactId", 100)?;
     let categories = p.list("category")?;
     let custom = ["customField1", "customField2", "customField3"]
         .iter()
         .any(|k| p.str(k).is_some());
-    filter.created_range = time_range(&p, "createdTimeRange")?;
-    filter.modified_range = time_range(&p, "modifiedTimeRange")?;
     let store = lock(&app.store);
     let n = store
         .data
@@ -486,7 +488,8 @@ pub(crate) async fn count(State(app): State<Arc<App>>, RawQuery(q): RawQuery) ->
         })
         .filter(|e| {
             categories.as_ref().is_none_or(|c| {
-                s(&e.ticket, "category").is_some_and(|x| c.iter().any(|y| y.eq_ignore_ascii_case(x)))
+                s(&e.ticket, "category")
+                    .is_some_and(|x| c.iter().any(|y| y.eq_ignore_ascii_case(x)))
             })
         })
         .filter(|_| !custom)
@@ -908,7 +911,9 @@ pub(crate) async fn create(
         for k in ["lastName", "email"] {
             match c.get(k) {
                 Some(Value::String(v)) if !v.trim().is_empty() => {}
-                Some(Value::String(_)) | None | Some(Value::Null) => bad.push(FieldError::missing(k)),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    bad.push(FieldError::missing(k))
+                }
                 Some(_) => bad.push(FieldError::invalid(
                     k,
                     format!("The value of '{k}' must be a string."),
@@ -919,7 +924,10 @@ pub(crate) async fn create(
             && !e.trim().is_empty()
             && !crate::text::looks_like_email(e)
         {
-            bad.push(FieldError::invalid("email", "The value of 'email' is not an e-mail address."));
+            bad.push(FieldError::invalid(
+                "email",
+                "The value of 'email' is not an e-mail address.",
+            ));
         }
         if !bad.is_empty() {
             return Err(ApiError::invalid_data(
