@@ -521,10 +521,23 @@ async fn full_context_lists_the_departments_from_addresses() {
             100,
         ),
     );
-    let out = gw
+    let plain = gw
         .call(
             "zoho_desk_tickets_get_full_context",
             args(json!({"ticketId": "1"})),
+        )
+        .await
+        .unwrap();
+    assert!(plain.get("fromAddresses").is_none(), "only on request");
+    assert_eq!(
+        mock.state.api_request_count(),
+        5,
+        "no address lookup unless asked"
+    );
+    let out = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "1", "includeFromAddresses": true})),
         )
         .await
         .unwrap();
@@ -551,7 +564,7 @@ async fn full_context_lists_the_departments_from_addresses() {
     let out = gw
         .call(
             "zoho_desk_tickets_get_full_context",
-            args(json!({"ticketId": "2"})),
+            args(json!({"ticketId": "2", "includeFromAddresses": true})),
         )
         .await
         .unwrap();

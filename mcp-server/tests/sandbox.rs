@@ -144,7 +144,7 @@ async fn every_tool_scenario(caller: Caller) {
 
     let context = call(
         "zoho_desk_tickets_get_full_context",
-        json!({"ticketId": ticket_id}),
+        json!({"ticketId": ticket_id, "includeFromAddresses": true}),
     )
     .await;
     assert_eq!(context["ticket"]["id"], ticket["id"]);
@@ -279,7 +279,7 @@ async fn every_tool_scenario(caller: Caller) {
     // of its (new) department.
     let context = call(
         "zoho_desk_tickets_get_full_context",
-        json!({"ticketId": new_id}),
+        json!({"ticketId": new_id, "includeFromAddresses": true}),
     )
     .await;
     let new_from = context["fromAddresses"]["addresses"][0]["address"]

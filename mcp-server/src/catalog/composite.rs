@@ -79,13 +79,22 @@ async fn full_context(gw: &Gateway, args: Map<String, Value>) -> Result<Value, T
     by_ticket.insert("ticketId".into(), json!(ticket_id));
     let by_ticket = &by_ticket;
 
-    // The department's from addresses follow the ticket (they need its departmentId), so a
-    // reply or draft on EMAIL can name a valid fromEmailAddress without another round trip.
+    // On request, the department's from addresses follow the ticket (they need its
+    // departmentId), so a reply or draft on EMAIL can name a valid fromEmailAddress without
+    // another round trip. Opt-in: the lookup is a list call (3 credits), and triage and write
+    // reconciliation, the context's other users, have no use for it.
+    let with_addresses = args
+        .get("includeFromAddresses")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let ticket = async {
         let ticket = gw
             .send(get_ticket, &by_id, Some(permits))
             .await
             .map(|r| r.body.unwrap_or_else(|| json!({})))?;
+        if !with_addresses {
+            return Ok::<(Value, Option<Value>), ToolError>((ticket, None));
+        }
         let addresses = match ticket.get("departmentId").and_then(lenient::as_string) {
             Some(dept) => {
                 let mut a = Map::new();
@@ -94,7 +103,7 @@ async fn full_context(gw: &Gateway, args: Map<String, Value>) -> Result<Value, T
             }
             None => json!({"addresses": [], "error": "the ticket has no departmentId"}),
         };
-        Ok::<(Value, Value), ToolError>((ticket, addresses))
+        Ok((ticket, Some(addresses)))
     };
     let threads = async {
         let summaries = gw.fetch_all(list_threads, by_ticket, Some(permits)).await?;
@@ -114,12 +123,11 @@ async fn full_context(gw: &Gateway, args: Map<String, Value>) -> Result<Value, T
     let comments = gw.fetch_all(list_comments, by_ticket, Some(permits));
 
     let ((ticket, from), threads, comments) = futures::try_join!(ticket, threads, comments)?;
-    Ok(json!({
-        "ticket": ticket,
-        "threads": threads,
-        "comments": comments,
-        "fromAddresses": from,
-    }))
+    let mut out = json!({ "ticket": ticket, "threads": threads, "comments": comments });
+    if let Some(from) = from {
+        out["fromAddresses"] = from;
+    }
+    Ok(out)
 }
 
 /// `{addresses: [active addresses], error?}`. Unlike the other parts, a refusal here (401/403)

@@ -53,7 +53,7 @@ pub async fn work(
     let context = read(
         tools,
         "zoho_desk_tickets_get_full_context",
-        json!({ "ticketId": ticket_id }),
+        json!({ "ticketId": ticket_id, "includeFromAddresses": true }),
     )
     .await?;
     let (subject, body) = customer_text(&context);
