@@ -136,8 +136,7 @@ pub async fn work(
                 // The agent sends the draft as their own: the baseline's signature tells them
                 // who wrote it (and to remove that line), the rest is the article's text.
                 let draft = format!(
-                    "{SIGNATURE}\nHello,\n\nthank you for contacting us. This article answers your question:\n\n{answer}\n\nFull article: {}\n",
-                    link.as_deref().unwrap_or(&title)
+                    "{SIGNATURE}\nHello,\n\nthank you for contacting us. Our knowledge-base article {citation} answers your question:\n\n{answer}\n"
                 );
                 reply(tools, DRAFT_REPLY, &ticket_id, "EMAIL", Some(&from), &draft).await?;
                 (
