@@ -26,9 +26,9 @@
 //!
 //! # Simplified or chosen where the reference is unsure
 //! * Credit costs are third-party estimates (see `limits`); the window is fixed, not the DC's day.
-//! * `Retry-After: 1` on concurrency 429s is unconfirmed; a missing orgId is answered 422.
-//! * `from` on non-KB lists: 0 and 1 both mean the start and `n` is 1-based (reference 2.1); KB
-//!   lists require `from` ≥ 1; searches are 0-based.
+//! * `Retry-After` only on quota 429s, none on concurrency 429s; a missing orgId is answered 422.
+//! * `from` is 0-based wherever the OAS says so (ticket, thread, comment, agent, department,
+//!   contact lists and searches, default 0); KB lists require `from` ≥ 1.
 //! * Malformed JSON bodies are 400 `BAD_REQUEST`.
 //! * PATCH may change `departmentId` (like `/move`); a team or assignee that does not fit the new
 //!   department is cleared.

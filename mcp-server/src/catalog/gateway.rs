@@ -70,17 +70,18 @@ impl Gateway {
                 name: tool.to_string(),
             })?;
         let (args, position) = self.prepare(spec, op, args)?;
+        op.check_arguments(&args)
+            .map_err(|message| ToolError::InvalidArguments {
+                message,
+                allowed_keys: allowed_keys_of(spec),
+            })?;
         let outcome = match op.kind {
             MethodKind::Composite => composite::run(self, op, args).await,
             _ if op.paging.is_some() => self.list(spec, op, args, position).await,
             _ => self
                 .send(op, &args, None)
                 .await
-                .map(|resp| match resp.body {
-                    Some(Value::Object(obj)) => Value::Object(obj),
-                    None => json!({}),
-                    Some(other) => json!({ "result": other }),
-                }),
+                .map(|resp| op.result(resp.body, &args)),
         };
         // Refusals found after validation (a path value that is not an id, a URL too long) list
         // the tool's keys too, so every argument error lets the model correct itself.
@@ -239,7 +240,9 @@ impl Gateway {
             });
         }
         let (items, count) = self.window(op, args, at, limit, permits).await?;
-        let has_more = if items.len() as u64 == limit {
+        // Never peek at an offset the endpoint refuses: past it there is nothing reachable.
+        let peek_allowed = paging.max_offset.is_none_or(|max| at.offset + limit <= max);
+        let has_more = if items.len() as u64 == limit && peek_allowed {
             let next = Position {
                 offset: at.offset.saturating_add(limit),
                 prev_id: items

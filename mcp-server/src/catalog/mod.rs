@@ -141,6 +141,106 @@ pub(crate) struct Operation {
     pub query_keys: Vec<String>,
     pub body_keys: Vec<String>,
     pub has_body: bool,
+    pub contract: Contract,
+}
+
+/// What an operation's contract says beyond its schemas (see resources.yaml).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contract {
+    pub empty_result: Option<definition::EmptyResult>,
+    pub required_when: Vec<definition::RequiredWhen>,
+    pub email_args: Vec<String>,
+}
+
+impl Operation {
+    /// The checks the schema subset cannot express (conditional requirements, e-mail syntax),
+    /// run on validated arguments before anything is sent.
+    pub fn check_arguments(&self, args: &serde_json::Map<String, Value>) -> Result<(), String> {
+        for rule in &self.contract.required_when {
+            let applies = rule.when.iter().all(|(k, want)| {
+                args.get(k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v == want)
+            });
+            if !applies {
+                continue;
+            }
+            for field in &rule.fields {
+                let present = args
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| !v.trim().is_empty());
+                if !present {
+                    let cond: Vec<String> = rule
+                        .when
+                        .iter()
+                        .map(|(k, v)| format!("`{k}` is {v}"))
+                        .collect();
+                    return Err(format!(
+                        "argument `{field}`: is required when {}",
+                        cond.join(" and ")
+                    ));
+                }
+            }
+        }
+        for name in &self.contract.email_args {
+            if let Some(v) = args.get(name).and_then(Value::as_str)
+                && !is_email_address(v)
+            {
+                return Err(format!(
+                    "argument `{name}`: \"{v}\" is not one e-mail address (expected e.g. support@example.com)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tool result for an upstream success: the body object as sent, or, for an empty body
+    /// on an operation that declares `empty_result`, that result (Zoho answers some writes with
+    /// an empty 200 and the caller still needs to know what happened).
+    pub fn result(&self, body: Option<Value>, args: &serde_json::Map<String, Value>) -> Value {
+        let empty = match &body {
+            None => true,
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(_) => false,
+        };
+        if empty && let Some(r) = &self.contract.empty_result {
+            let mut out = r.set.clone();
+            for name in &r.echo {
+                if let Some(v) = args.get(name) {
+                    out.insert(name.clone(), v.clone());
+                }
+            }
+            return Value::Object(out);
+        }
+        match body {
+            Some(Value::Object(obj)) => Value::Object(obj),
+            None => serde_json::json!({}),
+            Some(other) => serde_json::json!({ "result": other }),
+        }
+    }
+}
+
+/// One address `local@domain.tld`: no spaces, no list, a dot in the domain. Zoho checks the
+/// full pattern; this catches what a model or template gets wrong (a name, a list, an empty
+/// template value) before a reply is refused upstream.
+pub(crate) fn is_email_address(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let ok_chars = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || "._+-'&~!".contains(c))
+    };
+    ok_chars(local)
+        && ok_chars(domain)
+        && !domain.contains('@')
+        && domain
+            .rsplit_once('.')
+            .is_some_and(|(host, tld)| !host.is_empty() && tld.chars().count() >= 2)
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -152,6 +152,7 @@ mod tests {
             query_keys: query.iter().map(|s| s.to_string()).collect(),
             body_keys: body.unwrap_or(&[]).iter().map(|s| s.to_string()).collect(),
             has_body: body.is_some(),
+            contract: Default::default(),
         }
     }
 

@@ -102,7 +102,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 "team",
                 "assignee",
                 "status",
-                "new comments"
+                "new comments",
+                "new drafts"
             ],
             &changes,
             48
@@ -126,8 +127,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The tables of the run store: a demo's store holds nothing else.
-const STORE_TABLES: [&str; 10] = [
+const STORE_TABLES: [&str; 11] = [
     "deskhand_store_migrations",
+    "rate_budgets",
     "runs",
     "work_items",
     "item_attempts",
@@ -172,7 +174,8 @@ async fn is_demo_store(path: &std::path::Path) -> bool {
     only_demo_runs
 }
 
-/// Rows for tickets whose team, assignee, status or comments changed: `before -> after`.
+/// Rows for tickets whose team, assignee, status, comments or threads changed: `before -> after`;
+/// new threads that are Zoho drafts are counted apart from comments and sent replies.
 fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
     let index = |state: &Value| -> BTreeMap<String, Value> {
         state["tickets"]
@@ -204,7 +207,14 @@ fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
         let Some(was) = old.get(&id) else { continue };
         let comments = |t: &Value| t["comments"].as_array().map_or(0, Vec::len);
         let threads = |t: &Value| t["threads"].as_array().map_or(0, Vec::len);
+        // Zoho draft replies: threads an agent still has to send.
+        let drafts = |t: &Value| {
+            t["threads"]
+                .as_array()
+                .map_or(0, |l| l.iter().filter(|x| x["status"] == "DRAFT").count())
+        };
         let added = (comments(&now) + threads(&now)).saturating_sub(comments(was) + threads(was));
+        let added_drafts = drafts(&now).saturating_sub(drafts(was));
         let field = |key: &str, map: Option<&BTreeMap<String, String>>| -> String {
             let render = |v: &Value| match map {
                 Some(m) => show(m, v),
@@ -225,7 +235,8 @@ fn changed_tickets(before: &Value, after: &Value) -> Vec<Vec<String>> {
                 field("teamId", Some(&teams)),
                 field("assigneeId", Some(&agents)),
                 field("status", None),
-                added.to_string(),
+                (added - added_drafts.min(added)).to_string(),
+                added_drafts.to_string(),
             ]);
         }
     }

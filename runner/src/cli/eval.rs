@@ -267,6 +267,7 @@ pub fn render(report: &EvalReport) -> String {
             r.invented.to_string(),
         );
         row("replies sent to customers", r.public_replies.to_string());
+        row("Zoho draft replies saved", r.drafts.to_string());
     }
     let u = &report.usage;
     row(

@@ -230,6 +230,14 @@ impl States {
             .count()
     }
 
+    /// Outgoing threads the run added as Zoho drafts.
+    pub fn draft_replies(&self, id: &str) -> usize {
+        self.added(id, "threads")
+            .into_iter()
+            .filter(|t| t["direction"] == "out" && t["status"] == "DRAFT")
+            .count()
+    }
+
     /// What the customer could see: public comments and sent replies the run added.
     pub fn public_writes(&self, id: &str) -> usize {
         let public_comments = self
