@@ -19,6 +19,7 @@ mod migrate;
 mod rate_budget;
 mod redact;
 mod runs;
+mod tokens;
 
 use std::str::FromStr;
 
@@ -38,6 +39,7 @@ pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
 pub use rate_budget::SharedBudget;
 pub use redact::{REDACTED, redact, truncate_summary};
+pub use tokens::{TokenKey, TokenVault};
 pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
