@@ -262,6 +262,12 @@ impl ZohoClient {
         Ok(value)
     }
 
+    /// Obtains an access token now (cached, shared or fresh), so a check can tell token
+    /// trouble from API trouble.
+    pub async fn ensure_token(&self) -> Result<(), ZohoError> {
+        self.access_token().await.map(|_| ())
+    }
+
     /// Names this client's tokens in a [`TokenShare`]: one refresh token of one client on one
     /// accounts server. A digest, so the refresh token itself is never a key anywhere.
     pub fn share_key(&self) -> String {

@@ -37,6 +37,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         database_url: None,
         sandbox: true,
         sandbox_seed: None,
+        zoho: backend::ZohoArgs::default(),
     };
     let (embedded, sandbox) = backend::embedded(&sandbox_args, catalog.clone(), true).await?;
     let (Some(embedded), Some(sandbox)) = (embedded, sandbox) else {
