@@ -202,7 +202,10 @@ async fn connect_with_a_grant_code_then_doctor_and_thirty_runs_on_the_saved_conn
     for entry in std::fs::read_dir(m.db.parent().unwrap()).unwrap() {
         store_bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
-    assert!(contains(&store_bytes, "zoho_tokens"), "the store was not read");
+    assert!(
+        contains(&store_bytes, "zoho_tokens"),
+        "the store was not read"
+    );
     let file = std::fs::read(&connections).unwrap();
     for (what, bytes) in [
         ("output and logs", &printed),
@@ -246,8 +249,16 @@ async fn the_browser_flow_checks_state_and_saves_a_named_connection() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let auth_url = loop {
-        let line = lines.next_line().await.unwrap().expect("an authorization URL");
-        if let Some(url) = line.trim().strip_prefix("http").filter(|l| l.contains("/oauth/v2/auth")) {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("an authorization URL");
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("http")
+            .filter(|l| l.contains("/oauth/v2/auth"))
+        {
             break format!("http{url}");
         }
     };
@@ -276,7 +287,11 @@ async fn the_browser_flow_checks_state_and_saves_a_named_connection() {
     let kept: Vec<(String, String)> = callback
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { "forged".to_owned() } else { v.into_owned() };
+            let v = if k == "state" {
+                "forged".to_owned()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -295,8 +310,19 @@ async fn the_browser_flow_checks_state_and_saves_a_named_connection() {
     let mut child = m
         .command()
         .args([
-            "connect", "--name", "eu-support", "--browser", "--port", "0", "--accounts-url",
-            &base, "--desk-url", &base, "--client-id", &creds.client_id, "--client-secret",
+            "connect",
+            "--name",
+            "eu-support",
+            "--browser",
+            "--port",
+            "0",
+            "--accounts-url",
+            &base,
+            "--desk-url",
+            &base,
+            "--client-id",
+            &creds.client_id,
+            "--client-secret",
             &creds.client_secret,
         ])
         .stdout(Stdio::piped())
@@ -305,8 +331,16 @@ async fn the_browser_flow_checks_state_and_saves_a_named_connection() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let auth_url = loop {
-        let line = lines.next_line().await.unwrap().expect("an authorization URL");
-        if let Some(url) = line.trim().strip_prefix("http").filter(|l| l.contains("/oauth/v2/auth")) {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("an authorization URL");
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("http")
+            .filter(|l| l.contains("/oauth/v2/auth"))
+        {
             break format!("http{url}");
         }
     };
@@ -323,14 +357,18 @@ async fn the_browser_flow_checks_state_and_saves_a_named_connection() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("--connection eu-support"), "{stdout}");
-    let (out, text) = m
-        .run(&["doctor", "--connection", "eu-support"])
-        .await;
+    let (out, text) = m.run(&["doctor", "--connection", "eu-support"]).await;
     assert!(out.status.success(), "{text}");
     // The default connection does not exist: every missing setting is named at once.
     let (out, text) = m.run(&["run", "triage-and-assign", "--dry-run"]).await;
     assert!(!out.status.success());
-    for name in ["ZOHO_DC", "ZOHO_ORG_ID", "ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN"] {
+    for name in [
+        "ZOHO_DC",
+        "ZOHO_ORG_ID",
+        "ZOHO_CLIENT_ID",
+        "ZOHO_CLIENT_SECRET",
+        "ZOHO_REFRESH_TOKEN",
+    ] {
         assert!(text.contains(name), "{text}");
     }
 }
@@ -353,7 +391,13 @@ async fn each_failure_is_one_sentence_with_what_to_do() {
 
     // A used code.
     let code = sb.admin().grant_code(DESK_SCOPES).unwrap();
-    assert!(m.run(&connect_args(sb, &base, &code)).await.0.status.success());
+    assert!(
+        m.run(&connect_args(sb, &base, &code))
+            .await
+            .0
+            .status
+            .success()
+    );
     let (out, text) = m.run(&connect_args(sb, &base, &code)).await;
     assert!(!out.status.success());
     assert!(text.contains("already used, or expired"), "{text}");

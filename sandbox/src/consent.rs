@@ -33,15 +33,21 @@ fn check(app: &App, pairs: Vec<(String, String)>) -> Result<AuthRequest, Respons
             .map(|(_, v)| v.clone())
     };
     if get("client_id").as_deref() != Some(app.credentials.client_id.as_str()) {
-        return Err(error_page("Invalid Client ID: no client with this id is registered."));
+        return Err(error_page(
+            "Invalid Client ID: no client with this id is registered.",
+        ));
     }
     if get("response_type").as_deref() != Some("code") {
-        return Err(error_page("Invalid response_type: only `code` is supported."));
+        return Err(error_page(
+            "Invalid response_type: only `code` is supported.",
+        ));
     }
-    let Some(redirect_uri) = get("redirect_uri").filter(|u| {
-        (u.starts_with("http://") || u.starts_with("https://")) && !u.contains('#')
-    }) else {
-        return Err(error_page("Invalid Redirect Uri: give an absolute http(s) URI."));
+    let Some(redirect_uri) = get("redirect_uri")
+        .filter(|u| (u.starts_with("http://") || u.starts_with("https://")) && !u.contains('#'))
+    else {
+        return Err(error_page(
+            "Invalid Redirect Uri: give an absolute http(s) URI.",
+        ));
     };
     let scope = get("scope").unwrap_or_default();
     let scopes = Scopes::parse(&scope)
@@ -145,7 +151,11 @@ pub(crate) async fn decide(
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect();
-    let separator = if req.redirect_uri.contains('?') { '&' } else { '?' };
+    let separator = if req.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     let location = format!("{}{separator}{}", req.redirect_uri, query.join("&"));
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }

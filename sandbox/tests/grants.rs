@@ -61,10 +61,16 @@ async fn a_grant_code_is_exchanged_once_for_a_refresh_token_with_its_scopes() {
     // The scopes hold: no Desk.articles.READ, so the knowledge base is out of reach.
     let denied = call(&env, &access, "/articles").await;
     assert_eq!((denied.status, denied.code()), (401, "SCOPE_MISMATCH"));
-    assert_eq!(denied.body["message"], "Invalid oauth scope to access this URL");
+    assert_eq!(
+        denied.body["message"],
+        "Invalid oauth scope to access this URL"
+    );
     // Single use.
     let again = exchange(&env, &code, &secret, None).await;
-    assert_eq!((again.status, again.body.clone()), (200, serde_json::json!({"error": "invalid_code"})));
+    assert_eq!(
+        (again.status, again.body.clone()),
+        (200, serde_json::json!({"error": "invalid_code"}))
+    );
     // The new refresh token refreshes.
     let c = env.sb.credentials().clone();
     let r = read(
@@ -95,16 +101,27 @@ async fn expired_codes_and_wrong_secrets_get_zohos_http_200_errors() {
     let secret = env.sb.credentials().client_secret.clone();
     let code = env.sb.admin().grant_code(SCOPES).unwrap();
     let r = exchange(&env, &code, &secret, None).await;
-    assert_eq!((r.status, r.body), (200, serde_json::json!({"error": "invalid_code"})));
+    assert_eq!(
+        (r.status, r.body),
+        (200, serde_json::json!({"error": "invalid_code"}))
+    );
 
     let env = small().await;
     let code = env.sb.admin().grant_code(SCOPES).unwrap();
     let r = exchange(&env, &code, "wrong", None).await;
-    assert_eq!(r.body, serde_json::json!({"error": "invalid_client_secret"}));
+    assert_eq!(
+        r.body,
+        serde_json::json!({"error": "invalid_client_secret"})
+    );
     // A bad secret does not spend the code.
     let r = exchange(&env, &code, &secret, None).await;
     assert!(r.body["refresh_token"].is_string(), "{}", r.text);
-    assert!(env.sb.admin().grant_code("Desk.tickets.EVERYTHING").is_err());
+    assert!(
+        env.sb
+            .admin()
+            .grant_code("Desk.tickets.EVERYTHING")
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -129,7 +146,10 @@ async fn the_consent_page_redirects_with_code_and_state_bound_to_the_redirect_ur
     let page = client.get(&auth).query(&params).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Accept") && html.contains("Acme Gadgets"), "{html}");
+    assert!(
+        html.contains("Accept") && html.contains("Acme Gadgets"),
+        "{html}"
+    );
 
     let accept = client
         .post(&auth)
@@ -148,11 +168,17 @@ async fn the_consent_page_redirects_with_code_and_state_bound_to_the_redirect_ur
             .map(|(_, v)| v.into_owned())
     };
     assert_eq!(get("state").as_deref(), Some("xyz 1"));
-    assert_eq!(get("accounts-server").as_deref(), Some(env.sb.accounts_url().as_str()));
+    assert_eq!(
+        get("accounts-server").as_deref(),
+        Some(env.sb.accounts_url().as_str())
+    );
     let code = get("code").unwrap();
     // Bound to its redirect URI: another one spends it for nothing.
     let wrong = exchange(&env, &code, &c.client_secret, Some("http://127.0.0.1:10/x")).await;
-    assert_eq!(wrong.body, serde_json::json!({"error": "invalid_redirect_uri"}));
+    assert_eq!(
+        wrong.body,
+        serde_json::json!({"error": "invalid_redirect_uri"})
+    );
     let accept = client
         .post(&auth)
         .query(&params)
@@ -177,7 +203,10 @@ async fn the_consent_page_redirects_with_code_and_state_bound_to_the_redirect_ur
         .await
         .unwrap();
     let location = deny.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.contains("error=access_denied") && location.contains("state=xyz%201"), "{location}");
+    assert!(
+        location.contains("error=access_denied") && location.contains("state=xyz%201"),
+        "{location}"
+    );
 
     // No redirect to anywhere for a bad request: an error page.
     let bad = client
@@ -201,11 +230,27 @@ async fn a_revoked_refresh_token_refreshes_no_more_and_its_tokens_die() {
     let revoke = |token: String| {
         let client = env.client.clone();
         let url = format!("{}/oauth/v2/token/revoke", env.sb.accounts_url());
-        async move { read(client.post(url).query(&[("token", token)]).send().await.unwrap()).await }
+        async move {
+            read(
+                client
+                    .post(url)
+                    .query(&[("token", token)])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
     };
     let r = revoke(refresh.clone()).await;
-    assert_eq!((r.status, r.body["status"].clone()), (200, Value::from("success")));
-    assert_eq!(call(&env, &access, "/tickets").await.code(), "INVALID_OAUTH");
+    assert_eq!(
+        (r.status, r.body["status"].clone()),
+        (200, Value::from("success"))
+    );
+    assert_eq!(
+        call(&env, &access, "/tickets").await.code(),
+        "INVALID_OAUTH"
+    );
     let r = read(
         env.client
             .post(format!("{}/oauth/v2/token", env.sb.accounts_url()))

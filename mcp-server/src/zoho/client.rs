@@ -44,7 +44,8 @@ pub trait TokenShare: Send + Sync {
     ) -> futures::future::BoxFuture<'a, Result<SharedToken, ZohoError>>;
 
     /// Drops the shared token for `key` if it is still `failed` (Zoho refused it early).
-    fn forget<'a>(&'a self, key: &'a str, failed: &'a Secret) -> futures::future::BoxFuture<'a, ()>;
+    fn forget<'a>(&'a self, key: &'a str, failed: &'a Secret)
+    -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// A successful (2xx) answer. `body` is `None` for 204 and empty bodies, which Zoho uses for

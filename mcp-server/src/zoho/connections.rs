@@ -50,7 +50,11 @@ pub const DEFAULT_NAME: &str = "default";
 
 /// The user's deskhand config directory (see the module documentation).
 pub fn config_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("DESKHAND_CONFIG_DIR")
         .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("deskhand")))
         .or_else(|| var("HOME").map(|h| h.join(".config").join("deskhand")))
@@ -223,7 +227,7 @@ impl Connections {
                 message: format!("give either {f} or {f}_env, not both"),
             }),
             (Some(v), None) => Ok(Secret::new(v.clone())),
-            (None, None) if stored.get(f).is_some() => {
+            (None, None) if stored.contains_key(f) => {
                 Ok(Secret::new(stored.get(f).cloned().unwrap_or_default()))
             }
             (None, Some(var)) => lookup(var)
@@ -307,7 +311,10 @@ impl Connections {
                 .or_else(|| entry.refresh_token_env.as_deref().and_then(&lookup))
                 .or_else(|| stored.get("refresh_token").cloned()),
         );
-        put("ZOHO_TIMEOUT_SECS", entry.timeout_secs.as_ref().map(Scalar::text));
+        put(
+            "ZOHO_TIMEOUT_SECS",
+            entry.timeout_secs.as_ref().map(Scalar::text),
+        );
         let env = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
         // A data centre in the environment replaces the file's hosts, whichever form they take.
         let env_dc_only = env("ZOHO_DC").is_some()
@@ -471,7 +478,10 @@ pub fn save(path: &Path, name: &str, conn: &NewConnection) -> Result<Saved, Conf
         line("refresh_token", &entry.refresh_token);
         line("refresh_token_env", &entry.refresh_token_env);
         line("secrets_file", &entry.secrets_file);
-        line("timeout_secs", &entry.timeout_secs.as_ref().map(Scalar::text));
+        line(
+            "timeout_secs",
+            &entry.timeout_secs.as_ref().map(Scalar::text),
+        );
     }
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let tmp = dir.join(format!(".connections.{}.tmp", std::process::id()));
@@ -511,7 +521,9 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("secret"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
@@ -624,12 +636,18 @@ mod tests {
         std::fs::write(&path, FILE).unwrap();
         let saved = save(&path, "default", &new_connection()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("sec-ret-value") && !text.contains("refresh-value"), "{text}");
+        assert!(
+            !text.contains("sec-ret-value") && !text.contains("refresh-value"),
+            "{text}"
+        );
         assert!(text.contains("acme") && text.contains("sandbox"), "{text}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&saved.secrets_file).unwrap().permissions().mode();
+            let mode = std::fs::metadata(&saved.secrets_file)
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let conns = Connections::load(&path).unwrap();

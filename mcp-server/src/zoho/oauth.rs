@@ -216,11 +216,19 @@ mod tests {
 
     #[test]
     fn errors_are_read_from_http_200_bodies() {
-        let err = accounts_answer(200, br#"{"error":"invalid_code"}"#, GrantKind::AuthorizationCode)
-            .unwrap_err();
+        let err = accounts_answer(
+            200,
+            br#"{"error":"invalid_code"}"#,
+            GrantKind::AuthorizationCode,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("already used"), "{err}");
-        let err = accounts_answer(400, br#"{"error":"Access Denied"}"#, GrantKind::RefreshToken)
-            .unwrap_err();
+        let err = accounts_answer(
+            400,
+            br#"{"error":"Access Denied"}"#,
+            GrantKind::RefreshToken,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("10 access tokens"), "{err}");
     }
 }

@@ -72,7 +72,8 @@ pub struct ConnectArgs {
 }
 
 fn parse_dc(s: &str) -> Result<DataCentre, String> {
-    s.parse().map_err(|e: zoho_desk_mcp::zoho::UnknownDataCentre| e.to_string())
+    s.parse()
+        .map_err(|e: zoho_desk_mcp::zoho::UnknownDataCentre| e.to_string())
 }
 
 /// Prompts on a terminal; elsewhere collects what is missing so it can be named in one sentence.
@@ -138,7 +139,11 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             match answer.parse::<DataCentre>() {
                 Ok(dc) => (dc.accounts_url(), dc.desk_base_url(), Some(dc)),
                 Err(e) if !answer.is_empty() => return Err(e.into()),
-                Err(_) => (DataCentre::Us.accounts_url(), DataCentre::Us.desk_base_url(), None),
+                Err(_) => (
+                    DataCentre::Us.accounts_url(),
+                    DataCentre::Us.desk_base_url(),
+                    None,
+                ),
             }
         }
     };
@@ -355,11 +360,8 @@ async fn organizations(
         );
     }
     if !(200..300).contains(&status) {
-        let err = zoho_desk_mcp::zoho::UpstreamError::from_response(
-            status,
-            &bytes,
-            Default::default(),
-        );
+        let err =
+            zoho_desk_mcp::zoho::UpstreamError::from_response(status, &bytes, Default::default());
         return Err(sentence(ZohoError::Upstream(err)));
     }
     let body: Value = serde_json::from_slice(&bytes)
@@ -438,11 +440,17 @@ async fn browser_flow(
 ) -> anyhow::Result<(Secret, String, Option<DataCentre>)> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
-        .with_context(|| format!("could not listen on 127.0.0.1:{} for the callback", args.port))?;
+        .with_context(|| {
+            format!(
+                "could not listen on 127.0.0.1:{} for the callback",
+                args.port
+            )
+        })?;
     let port = listener.local_addr()?.port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let state = random_hex(16)?;
-    let url = oauth::authorization_url(accounts_url, client_id, &redirect_uri, &state, DESK_SCOPES)?;
+    let url =
+        oauth::authorization_url(accounts_url, client_id, &redirect_uri, &state, DESK_SCOPES)?;
     eprintln!(
         "Open this URL in a browser, sign in and accept (the client's redirect URI must be {redirect_uri}):\n\n  {url}\n"
     );

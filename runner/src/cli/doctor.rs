@@ -157,9 +157,15 @@ fn explain(e: &ZohoError) -> (String, String) {
     match e {
         ZohoError::Auth { code, message } => {
             let fix = match code.as_str() {
-                "invalid_client" => "check the client id and the data centre, or run `deskhand connect` again",
-                "invalid_client_secret" => "copy the client secret again, or run `deskhand connect` again",
-                "Access Denied" => "wait for Zoho's token window to pass; processes on one store share one token",
+                "invalid_client" => {
+                    "check the client id and the data centre, or run `deskhand connect` again"
+                }
+                "invalid_client_secret" => {
+                    "copy the client secret again, or run `deskhand connect` again"
+                }
+                "Access Denied" => {
+                    "wait for Zoho's token window to pass; processes on one store share one token"
+                }
                 _ => "run `deskhand connect` again to get a new refresh token",
             };
             (message.clone(), fix.to_owned())
@@ -261,11 +267,17 @@ async fn check_zoho(args: &ZohoArgs, store: Option<&Store>, report: &mut Report)
         },
     );
     let org_id = client.config().org_id.clone();
-    match client.request(Method::GET, "/organizations", &[], None).await {
+    match client
+        .request(Method::GET, "/organizations", &[], None)
+        .await
+    {
         Ok(resp) => {
             let ids: Vec<String> = data(&resp)
                 .iter()
-                .filter_map(|o| o.get("id").and_then(zoho_desk_mcp::zoho::lenient::as_string))
+                .filter_map(|o| {
+                    o.get("id")
+                        .and_then(zoho_desk_mcp::zoho::lenient::as_string)
+                })
                 .collect();
             if ids.contains(&org_id) {
                 report.ok("org access", format!("org {org_id} is reachable"));
@@ -295,11 +307,18 @@ async fn check_zoho(args: &ZohoArgs, store: Option<&Store>, report: &mut Report)
         match client.request(Method::GET, path, &query, None).await {
             Ok(resp) => {
                 remaining = resp.ratelimit.remaining.or(remaining);
-                report.ok(name, format!("{scope}: GET {path} answered {}", resp.status));
+                report.ok(
+                    name,
+                    format!("{scope}: GET {path} answered {}", resp.status),
+                );
             }
             Err(e) => {
                 if let ZohoError::Upstream(up) = &e {
-                    remaining = up.ratelimit.as_ref().and_then(|r| r.remaining).or(remaining);
+                    remaining = up
+                        .ratelimit
+                        .as_ref()
+                        .and_then(|r| r.remaining)
+                        .or(remaining);
                 }
                 let (detail, fix) = explain(&e);
                 report.fail(name, format!("{scope}: {detail}"), fix);
@@ -439,7 +458,12 @@ async fn check_llm(report: &mut Report) {
             format!("{base} does not list the model {}", settings.model),
             format!(
                 "set DESKHAND_LLM_MODEL to one it serves (e.g. {})",
-                models.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                models
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }
@@ -491,7 +515,11 @@ fn check_workflows(args: &DoctorArgs, report: &mut Report) {
                         .unwrap_or_default()
                 ),
             ),
-            Err(e) => report.fail(&label, e.to_string(), "run `deskhand validate` and fix the file"),
+            Err(e) => report.fail(
+                &label,
+                e.to_string(),
+                "run `deskhand validate` and fix the file",
+            ),
         }
     }
 }
@@ -503,11 +531,18 @@ pub async fn preflight(client: &ZohoClient) -> anyhow::Result<()> {
         anyhow::anyhow!("Zoho refused this connection, so deskhand will not start: {detail}; {fix}")
     })?;
     client
-        .request(Method::GET, "/departments", &[("limit".to_owned(), "1".to_owned())], None)
+        .request(
+            Method::GET,
+            "/departments",
+            &[("limit".to_owned(), "1".to_owned())],
+            None,
+        )
         .await
         .map_err(|e| {
             let (detail, fix) = explain(&e);
-            anyhow::anyhow!("Zoho refused this connection's org, so deskhand will not start: {detail}; {fix}")
+            anyhow::anyhow!(
+                "Zoho refused this connection's org, so deskhand will not start: {detail}; {fix}"
+            )
         })?;
     Ok(())
 }

@@ -39,8 +39,8 @@ pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
 pub use rate_budget::SharedBudget;
 pub use redact::{REDACTED, redact, truncate_summary};
-pub use tokens::{TokenKey, TokenVault};
 pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
+pub use tokens::{TokenKey, TokenVault};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
 pub type RunId = i64;

@@ -150,12 +150,11 @@ struct Row {
 
 impl Store {
     async fn token_row(&self, share_key: &str) -> Result<Option<Row>, StoreError> {
-        let row = sqlx::query(
-            "SELECT nonce, sealed, refresh_at FROM zoho_tokens WHERE share_key = $1",
-        )
-        .bind(share_key)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query("SELECT nonce, sealed, refresh_at FROM zoho_tokens WHERE share_key = $1")
+                .bind(share_key)
+                .fetch_optional(self.pool())
+                .await?;
         row.map(|r| {
             Ok(Row {
                 nonce: col(&r, "nonce")?,
@@ -271,11 +270,7 @@ impl TokenVault {
         })
     }
 
-    async fn token_inner(
-        &self,
-        share_key: &str,
-        mint: Mint<'_>,
-    ) -> Result<SharedToken, ZohoError> {
+    async fn token_inner(&self, share_key: &str, mint: Mint<'_>) -> Result<SharedToken, ZohoError> {
         let store_error = |e: StoreError| {
             ZohoError::Transport(format!("the shared Zoho token in the run store: {e}"))
         };
