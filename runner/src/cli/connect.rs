@@ -272,9 +272,9 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             vec![text("id"), text("name"), text("isEnabled")]
         })
         .collect();
-    print!(
+    println!(
         "{}",
-        table::render(&["department id", "name", "enabled"], &rows, 60)
+        table::render(&["department id", "name", "enabled"], &rows, 60).trim_end()
     );
     let flag = if args.name == DEFAULT_NAME {
         String::new()

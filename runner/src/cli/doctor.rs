@@ -109,9 +109,9 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
                 Status::Fail => "FAIL",
                 Status::Skipped => "skip",
             };
-            println!("{mark}  {:<18} {}", c.name, c.detail);
+            println!("{mark}  {:<28} {}", c.name, c.detail);
             if let Some(fix) = &c.fix {
-                println!("      {:<18} fix: {fix}", "");
+                println!("      {:<28} fix: {fix}", "");
             }
         }
         println!();
@@ -137,7 +137,13 @@ async fn check_store(args: &DoctorArgs, report: &mut Report) -> Option<Store> {
         Ok(store) => {
             report.ok(
                 "store",
-                format!("{:?} store reachable, migrations current", store.backend()),
+                format!(
+                    "{} store reachable, migrations current",
+                    match store.backend() {
+                        zoho_desk_mcp::registry::database::Backend::Sqlite => "SQLite",
+                        zoho_desk_mcp::registry::database::Backend::Postgres => "PostgreSQL",
+                    }
+                ),
             );
             Some(store)
         }
