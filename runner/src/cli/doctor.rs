@@ -532,6 +532,16 @@ fn check_workflows(args: &DoctorArgs, report: &mut Report) {
 
 /// The start-up check of `schedule` and `mcp serve`: a token, and the org reachable with it.
 pub async fn preflight(client: &ZohoClient) -> anyhow::Result<()> {
+    // A host that does not answer yet (a container starting beside this one) gets half a minute;
+    // a refusal is final at once.
+    for _ in 0..15 {
+        match client.ensure_token().await {
+            Err(ZohoError::Transport(_) | ZohoError::Timeout { .. }) => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            _ => break,
+        }
+    }
     client.ensure_token().await.map_err(|e| {
         let (detail, fix) = explain(&e);
         anyhow::anyhow!("Zoho refused this connection, so deskhand will not start: {detail}; {fix}")
