@@ -97,6 +97,39 @@ impl Asker {
     }
 }
 
+impl Asker {
+    /// Like [`Asker::ask`], with the terminal's echo off while the answer is typed.
+    fn ask_secret(&mut self, given: Option<String>, flag: &'static str, question: &str) -> String {
+        if given.as_deref().is_some_and(|v| !v.trim().is_empty()) || !self.interactive {
+            return self.ask(given, flag, question);
+        }
+        let hidden = set_echo(false);
+        let answer = prompt(question);
+        if hidden {
+            set_echo(true);
+            eprintln!();
+        }
+        match answer {
+            Some(v) => v,
+            None => {
+                self.missing.push(flag);
+                String::new()
+            }
+        }
+    }
+}
+
+/// Switches the controlling terminal's echo through `stty`; `false` when that is not possible,
+/// in which case the answer is simply echoed.
+fn set_echo(on: bool) -> bool {
+    std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn prompt(question: &str) -> Option<String> {
     let mut out = std::io::stderr();
     let _ = write!(out, "{question}: ");
@@ -152,10 +185,10 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
         "--client-id",
         "Client id (API console)",
     );
-    let client_secret = Secret::new(asker.ask(
+    let client_secret = Secret::new(asker.ask_secret(
         args.client_secret.clone(),
         "--client-secret",
-        "Client secret (API console)",
+        "Client secret (API console; not shown)",
     ));
     let mut code = args.code.clone().map(Secret::new);
     if code.is_none() && !args.browser {
