@@ -655,8 +655,11 @@ mod tests {
         assert_eq!(cfg.desk_base_url.as_str(), "https://desk.zoho.eu/");
         assert_eq!(cfg.client_secret.expose(), "sec-ret-value");
         assert_eq!(cfg.refresh_token.expose(), "1000.refresh-value");
-        // `None` (the multi-connection server's default) reads the same entry.
+        // `None` (the multi-connection server's default) reads the same entry, and so does the
+        // file-only resolution of a named connection.
         assert_eq!(conns.resolve(None).unwrap().org_id, "777");
+        let named = conns.resolve_with(Some("default"), |_| None).unwrap();
+        assert_eq!(named.refresh_token.expose(), "1000.refresh-value");
         // Environment variables win, field by field, and a DC replaces the file's hosts.
         let cfg = conns
             .resolve_overridden("default", |k| match k {
