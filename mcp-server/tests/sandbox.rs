@@ -444,3 +444,23 @@ async fn concurrency_cap_is_a_structured_429() {
         "the call holding the slot succeeds"
     );
 }
+
+#[tokio::test]
+async fn zohos_token_limit_is_a_sentence_with_the_limit_and_when_to_retry() {
+    let (_sb, gw) = start(SandboxConfig {
+        max_tokens_per_window: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let err = gw
+        .client()
+        .request(http::Method::GET, "/departments", &[], None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("at most 10 access tokens per refresh token in any 10 minutes"),
+        "{text}"
+    );
+    assert!(text.contains("retry after"), "{text}");
+}

@@ -50,6 +50,15 @@ impl SandboxAdmin {
         lock(&self.app.limits).latency = latency;
     }
 
+    /// A fresh single-use grant code for `scope` (a comma list of `Desk.<resource>.<OP>`), as the
+    /// API console's Self Client page generates; it expires after the configured
+    /// `grant_code_ttl`. An invalid scope is refused with its name.
+    pub fn grant_code(&self, scope: &str) -> Result<String, String> {
+        let scopes = crate::accounts::Scopes::parse(scope)
+            .map_err(|bad| format!("invalid OAuth scope `{bad}`"))?;
+        Ok(lock(&self.app.tokens).new_code(scopes, None))
+    }
+
     /// Invalidates every access token issued so far; the next API call gets `INVALID_OAUTH`.
     pub fn expire_tokens(&self) {
         lock(&self.app.tokens).expire_all();

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, Gateway, Toolset};
-use crate::zoho::{Connections, ZohoClient, ZohoError};
+use crate::zoho::{Connections, TokenShare, ZohoClient, ZohoError};
 
 /// The name of the connection configured by the environment (`ZOHO_*` variables).
 pub const DEFAULT_CONNECTION: &str = "default";
@@ -29,6 +29,7 @@ pub struct GatewayPool {
     /// Gateways handed in ready-made (the in-process sandbox) get an identity of their own kind,
     /// so no server created for them can ever match a connection built from settings.
     ready_made: bool,
+    share: Option<Arc<dyn TokenShare>>,
 }
 
 impl GatewayPool {
@@ -39,7 +40,19 @@ impl GatewayPool {
             connections,
             cache: Mutex::new(HashMap::new()),
             ready_made: false,
+            share: None,
         }
+    }
+
+    /// Clients built from now on keep their access tokens in `share` (the runner's store).
+    pub fn with_token_share(mut self, share: Arc<dyn TokenShare>) -> Self {
+        self.share = Some(share);
+        self
+    }
+
+    /// The connections this pool resolves names against.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// A pool with one ready-made gateway under the default name (in-process sandbox, tests).
@@ -101,7 +114,11 @@ impl GatewayPool {
                     name: name.to_owned(),
                     message: e.to_string(),
                 })?;
-        let gateway = Arc::new(Gateway::new(self.catalog.clone(), ZohoClient::new(config)?));
+        let client = match &self.share {
+            Some(share) => ZohoClient::with_token_share(config, share.clone())?,
+            None => ZohoClient::new(config)?,
+        };
+        let gateway = Arc::new(Gateway::new(self.catalog.clone(), client));
         if let Ok(mut cache) = self.cache.lock() {
             // Another task may have built one meanwhile; keep the first so tokens are shared.
             return Ok(cache.entry(name.to_owned()).or_insert(gateway).clone());

@@ -16,6 +16,7 @@ use url::Url;
 use super::config::{Secret, ZohoConfig};
 use super::error::{UpstreamError, ZohoError, snippet};
 use super::lenient;
+use super::oauth::{GrantKind, accounts_answer};
 use super::ratelimit::RateLimitInfo;
 
 /// The longest request URL sent. URLs are bounded at 64 KiB by the HTTP stack and far lower by
@@ -24,6 +25,35 @@ pub const MAX_URL_BYTES: usize = 32 * 1024;
 
 /// The longest access-token lifetime believed, in seconds.
 const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// An access token as the processes of one deployment share it: good until `refresh_at` (a
+/// little before Zoho's expiry).
+#[derive(Debug, Clone)]
+pub struct SharedToken {
+    pub value: Secret,
+    pub refresh_at: std::time::SystemTime,
+}
+
+/// Mints a token from Zoho (the refresh-token grant); handed to [`TokenShare::token`].
+pub type Mint<'a> =
+    Box<dyn FnOnce() -> futures::future::BoxFuture<'a, Result<SharedToken, ZohoError>> + Send + 'a>;
+
+/// Where access tokens are kept for every process of a deployment (the runner keeps them in its
+/// store), so that CLI commands and replicas reuse one token instead of each spending one of the
+/// ten Zoho issues per refresh token per ten minutes.
+pub trait TokenShare: Send + Sync {
+    /// A live token for `key`; when there is none, `mint` is called at most once across all
+    /// processes at a time, and its token is shared.
+    fn token<'a>(
+        &'a self,
+        key: &'a str,
+        mint: Mint<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<SharedToken, ZohoError>>;
+
+    /// Drops the shared token for `key` if it is still `failed` (Zoho refused it early).
+    fn forget<'a>(&'a self, key: &'a str, failed: &'a Secret)
+    -> futures::future::BoxFuture<'a, ()>;
+}
 
 /// A successful (2xx) answer. `body` is `None` for 204 and empty bodies, which Zoho uses for
 /// "empty list".
@@ -47,6 +77,7 @@ struct Inner {
     /// Holding this lock while refreshing is what makes refresh single-flight: concurrent callers
     /// queue on it and find the fresh token when they get in.
     token: Mutex<Option<CachedToken>>,
+    share: Option<Arc<dyn TokenShare>>,
 }
 
 struct CachedToken {
@@ -65,6 +96,18 @@ impl std::fmt::Debug for ZohoClient {
 
 impl ZohoClient {
     pub fn new(config: ZohoConfig) -> Result<Self, ZohoError> {
+        Self::build(config, None)
+    }
+
+    /// A client whose access tokens come from (and go to) `share`.
+    pub fn with_token_share(
+        config: ZohoConfig,
+        share: Arc<dyn TokenShare>,
+    ) -> Result<Self, ZohoError> {
+        Self::build(config, Some(share))
+    }
+
+    fn build(config: ZohoConfig, share: Option<Arc<dyn TokenShare>>) -> Result<Self, ZohoError> {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -86,6 +129,7 @@ impl ZohoClient {
                 token_url,
                 config,
                 token: Mutex::new(None),
+                share,
             }),
         })
     }
@@ -210,10 +254,57 @@ impl ZohoClient {
         {
             return Ok(cached.value.clone());
         }
-        let fresh = self.refresh().await?;
+        let fresh = match &self.inner.share {
+            Some(share) => {
+                let key = self.share_key();
+                let mint: Mint<'_> = Box::new(|| {
+                    Box::pin(async {
+                        let fresh = self.refresh().await?;
+                        let left = fresh.refresh_at.saturating_duration_since(Instant::now());
+                        Ok(SharedToken {
+                            value: fresh.value,
+                            refresh_at: std::time::SystemTime::now() + left,
+                        })
+                    })
+                });
+                let shared = share.token(&key, mint).await?;
+                let left = shared
+                    .refresh_at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                CachedToken {
+                    value: shared.value,
+                    refresh_at: Instant::now() + left,
+                }
+            }
+            None => self.refresh().await?,
+        };
         let value = fresh.value.clone();
         *slot = Some(fresh);
         Ok(value)
+    }
+
+    /// Obtains an access token now (cached, shared or fresh), so a check can tell token
+    /// trouble from API trouble.
+    pub async fn ensure_token(&self) -> Result<(), ZohoError> {
+        self.access_token().await.map(|_| ())
+    }
+
+    /// Names this client's tokens in a [`TokenShare`]: one refresh token of one client on one
+    /// accounts server. A digest, so the refresh token itself is never a key anywhere.
+    pub fn share_key(&self) -> String {
+        use sha2::Digest;
+        let cfg = &self.inner.config;
+        let mut digest = sha2::Sha256::new();
+        for part in [
+            cfg.accounts_url.as_str(),
+            cfg.client_id.as_str(),
+            cfg.refresh_token.expose(),
+        ] {
+            digest.update(part.as_bytes());
+            digest.update([0u8]);
+        }
+        hex::encode(&digest.finalize()[..16])
     }
 
     /// Forgets the token only if it is still the one that failed, so a burst of 401s from
@@ -222,6 +313,9 @@ impl ZohoClient {
         let mut slot = self.inner.token.lock().await;
         if slot.as_ref().is_some_and(|c| &c.value == failed) {
             *slot = None;
+        }
+        if let Some(share) = &self.inner.share {
+            share.forget(&self.share_key(), failed).await;
         }
     }
 
@@ -243,21 +337,9 @@ impl ZohoClient {
             .map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-        // Zoho Accounts reports grant errors with HTTP 200 and `{"error": "..."}`.
-        if let Some(code) = body.as_ref().and_then(|b| b.get("error")) {
-            let code = lenient::as_string(code).unwrap_or_else(|| "unknown_error".to_string());
-            return Err(ZohoError::Auth {
-                message: format!("the accounts server refused the refresh-token grant ({code})"),
-                code,
-            });
-        }
-        if !(200..300).contains(&status) {
-            return Err(ZohoError::Auth {
-                code: format!("HTTP_{status}"),
-                message: format!("the accounts server answered HTTP {status}"),
-            });
-        }
+        // Zoho Accounts reports grant errors with HTTP 200 and `{"error": "..."}`, and its token
+        // limit with 400 "Access Denied"; each becomes a sentence that says what to do.
+        let body = Some(accounts_answer(status, &bytes, GrantKind::RefreshToken)?);
         let Some(token) = body
             .as_ref()
             .and_then(|b| b.get("access_token"))

@@ -67,6 +67,9 @@ pub struct ZohoConfig {
 pub enum ConfigError {
     #[error("missing setting {name}: {hint}")]
     Missing { name: String, hint: String },
+    /// Several settings are missing; all are named at once so one edit fixes them.
+    #[error("missing settings {names}: {hint}")]
+    MissingSeveral { names: String, hint: String },
     #[error("invalid setting {name}: {message}")]
     Invalid { name: String, message: String },
     #[error("{0}")]
@@ -90,14 +93,8 @@ impl ZohoConfig {
     /// `ZOHO_REFRESH_TOKEN` are required; `ZOHO_TIMEOUT_SECS` is optional.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let require = |name: &str| {
-            get(name).ok_or_else(|| ConfigError::Missing {
-                name: name.to_string(),
-                hint: "set the environment variable".to_string(),
-            })
-        };
         // Every variable is read before the first error is reported, so a caller that records
-        // the lookups (the compose test) sees all of them.
+        // the lookups (the compose test) sees all of them, and every missing one is named at once.
         let roots = hosts(
             get("ZOHO_DC").as_deref(),
             get("ZOHO_DESK_BASE_URL").as_deref(),
@@ -109,19 +106,53 @@ impl ZohoConfig {
             Some(raw) => parse_timeout("ZOHO_TIMEOUT_SECS", &raw),
             None => Ok(DEFAULT_TIMEOUT),
         };
+        let mut missing = Vec::new();
+        let mut require = |name: &str| {
+            let value = get(name);
+            if value.is_none() {
+                missing.push(name.to_owned());
+            }
+            value.unwrap_or_default()
+        };
         let org_id = require("ZOHO_ORG_ID");
         let client_id = require("ZOHO_CLIENT_ID");
-        let client_secret = require("ZOHO_CLIENT_SECRET");
-        let refresh_token = require("ZOHO_REFRESH_TOKEN");
-        let (desk_base_url, accounts_url) = roots?;
+        let client_secret = Secret(require("ZOHO_CLIENT_SECRET"));
+        let refresh_token = Secret(require("ZOHO_REFRESH_TOKEN"));
+        let hosts = match roots {
+            Ok(hosts) => Some(hosts),
+            Err(ConfigError::Missing { name, .. }) if name == "ZOHO_DC" => {
+                missing.insert(
+                    0,
+                    "ZOHO_DC (or ZOHO_DESK_BASE_URL and ZOHO_ACCOUNTS_URL)".to_owned(),
+                );
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        let hint = "set the environment variables, or run `deskhand connect` to save a connection";
+        let (desk_base_url, accounts_url) = match (hosts, missing.len()) {
+            (Some(hosts), 0) => hosts,
+            (_, 1) => {
+                return Err(ConfigError::Missing {
+                    name: missing.remove(0),
+                    hint: hint.to_owned(),
+                });
+            }
+            _ => {
+                return Err(ConfigError::MissingSeveral {
+                    names: missing.join(", "),
+                    hint: hint.to_owned(),
+                });
+            }
+        };
         let timeout = timeout?;
         Ok(ZohoConfig {
             desk_base_url,
             accounts_url,
-            org_id: org_id?,
-            client_id: client_id?,
-            client_secret: Secret(client_secret?),
-            refresh_token: Secret(refresh_token?),
+            org_id,
+            client_id,
+            client_secret,
+            refresh_token,
             timeout,
         })
     }
@@ -275,6 +306,22 @@ mod tests {
         assert!(err.to_string().contains("ZOHO_CLIENT_ID"), "{err}");
         let err = ZohoConfig::from_lookup(lookup(&CREDS)).unwrap_err();
         assert!(err.to_string().contains("ZOHO_DC"), "{err}");
+    }
+
+    #[test]
+    fn every_missing_variable_is_named_at_once() {
+        let err = ZohoConfig::from_lookup(lookup(&[("ZOHO_CLIENT_ID", "c")])).unwrap_err();
+        let text = err.to_string();
+        for name in [
+            "ZOHO_DC",
+            "ZOHO_ORG_ID",
+            "ZOHO_CLIENT_SECRET",
+            "ZOHO_REFRESH_TOKEN",
+        ] {
+            assert!(text.contains(name), "{text}");
+        }
+        assert!(!text.contains("ZOHO_CLIENT_ID"), "{text}");
+        assert!(text.contains("deskhand connect"), "{text}");
     }
 
     #[test]

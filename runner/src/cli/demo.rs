@@ -42,6 +42,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         database_url: None,
         sandbox: true,
         sandbox_seed: None,
+        zoho: backend::ZohoArgs::default(),
     };
     let (embedded, sandbox) = backend::embedded(&sandbox_args, catalog.clone(), true).await?;
     let (Some(embedded), Some(sandbox)) = (embedded, sandbox) else {
@@ -127,9 +128,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The tables of the run store: a demo's store holds nothing else.
-const STORE_TABLES: [&str; 11] = [
+const STORE_TABLES: [&str; 12] = [
     "deskhand_store_migrations",
     "rate_budgets",
+    "zoho_tokens",
     "runs",
     "work_items",
     "item_attempts",

@@ -69,10 +69,7 @@ struct ConnectionArgs {
 
 impl ConnectionArgs {
     fn connections(&self) -> anyhow::Result<Connections> {
-        match &self.connections {
-            Some(path) => Ok(Connections::load(path)?),
-            None => Ok(Connections::default()),
-        }
+        Ok(Connections::load_or_default(self.connections.as_deref())?)
     }
 
     async fn registry(&self) -> anyhow::Result<Registry> {
@@ -249,6 +246,42 @@ fn run_openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks the served connections before serving: the stdio one, or over HTTP the `default`
+/// connection and every named one in the file. A server with no usable connection refuses to
+/// start with the reason.
+async fn preflight_pool(pool: &GatewayPool, stdio: Option<&str>) -> anyhow::Result<()> {
+    let names: Vec<String> = match stdio {
+        Some(name) => vec![name.to_owned()],
+        None => {
+            let mut names: Vec<String> = pool.connections().names().map(str::to_owned).collect();
+            if !names.iter().any(|n| n == DEFAULT_CONNECTION) {
+                names.insert(0, DEFAULT_CONNECTION.to_owned());
+            }
+            names
+        }
+    };
+    let mut usable = 0;
+    let mut unresolved = Vec::new();
+    for name in &names {
+        match pool.get(name) {
+            Ok(gateway) => {
+                super::doctor::preflight(gateway.client())
+                    .await
+                    .with_context(|| format!("connection `{name}`"))?;
+                usable += 1;
+            }
+            Err(e) => unresolved.push(format!("{e}")),
+        }
+    }
+    if usable == 0 {
+        anyhow::bail!(
+            "no usable Zoho connection, so the MCP server will not start: {}; run `deskhand connect`, set the ZOHO_* variables, or pass --sandbox",
+            unresolved.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// The curated core plus the generated tools: filters pick the toolset, and `mcp openapi`
 /// exports every tool.
 fn catalog() -> anyhow::Result<Arc<Catalog>> {
@@ -267,9 +300,20 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sandbox = Some(backend);
         Arc::new(pool)
     } else {
-        Arc::new(
-            GatewayPool::new(catalog.clone(), args.conn.connections()?).with_toolset(args.toolset),
-        )
+        let mut pool =
+            GatewayPool::new(catalog.clone(), args.conn.connections()?).with_toolset(args.toolset);
+        let url = database::database_url(args.conn.database_url.as_deref());
+        let store = crate::store::Store::connect(&url)
+            .await
+            .context("could not open the store that shares Zoho access tokens")?;
+        if let Some(vault) = super::backend::token_vault(&store) {
+            pool = pool.with_token_share(vault);
+        }
+        let stdio = args
+            .stdio
+            .then(|| args.connection.as_deref().unwrap_or(DEFAULT_CONNECTION));
+        preflight_pool(&pool, stdio).await?;
+        Arc::new(pool)
     };
 
     if args.stdio {

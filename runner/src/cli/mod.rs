@@ -2,7 +2,9 @@
 
 mod approvals;
 pub mod backend;
+mod connect;
 mod demo;
+mod doctor;
 mod eval;
 mod history;
 mod items;
@@ -71,6 +73,11 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run every workflow that has a `schedule`, once per tick across replicas; /metrics and /healthz.
     Schedule(schedule::ScheduleArgs),
+    /// Connect a Zoho Desk org: exchange a grant code (or use the browser flow), pick the org,
+    /// verify, and save a named connection with its secrets in a user-only file.
+    Connect(connect::ConnectArgs),
+    /// Check Zoho, the LLM, the store and the workflows; one line per check, a fix for each failure.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -87,5 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(args) => schedule::run(args).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Items(args) => items::run(args).await,
+        Command::Connect(args) => connect::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }

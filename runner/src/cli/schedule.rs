@@ -99,7 +99,8 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             "run store is PostgreSQL: replicas sharing it run each tick exactly once"
         ),
     }
-    let (embedded, sandbox) = backend::embedded(&args.backend, catalog, needed).await?;
+    let (embedded, sandbox) =
+        backend::embedded_checked(&args.backend, catalog, needed, true).await?;
     if let Some(sandbox) = &sandbox {
         tracing::info!(base_url = %sandbox.sandbox.base_url(), "working against an in-process sandbox, not Zoho");
     }

@@ -29,6 +29,24 @@ impl EmbeddedServer {
         }
     }
 
+    /// The real Zoho Desk for resolved settings, with access tokens shared through `share`
+    /// (the run store) when given.
+    pub fn from_config(
+        config: ZohoConfig,
+        share: Option<Arc<dyn zoho_desk_mcp::zoho::TokenShare>>,
+    ) -> Result<Self, McpError> {
+        let catalog = Catalog::zoho_desk().map_err(|e| McpError::Embedded(e.to_string()))?;
+        let client = match share {
+            Some(share) => ZohoClient::with_token_share(config, share),
+            None => ZohoClient::new(config),
+        }
+        .map_err(|e| McpError::Embedded(e.to_string()))?;
+        Ok(EmbeddedServer::new(Arc::new(Gateway::new(
+            Arc::new(catalog),
+            client,
+        ))))
+    }
+
     /// The real Zoho Desk from `ZOHO_*` variables, with every documented tool in scope (the
     /// workflow's allow-list narrows what the model sees).
     pub fn from_env() -> Result<Self, McpError> {

@@ -51,6 +51,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_rate_budget.sql"),
         include_str!("../../migrations/postgres/0006_rate_budget.sql"),
     ),
+    (
+        7,
+        "zoho tokens",
+        include_str!("../../migrations/sqlite/0007_zoho_tokens.sql"),
+        include_str!("../../migrations/postgres/0007_zoho_tokens.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

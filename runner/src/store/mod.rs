@@ -20,6 +20,7 @@ mod migrate;
 mod rate_budget;
 mod redact;
 mod runs;
+mod tokens;
 
 use std::str::FromStr;
 
@@ -43,6 +44,7 @@ pub use redact::{REDACTED, redact, truncate_summary};
 pub use runs::{
     DEFAULT_RUN_LEASE, NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, RunTurn, Trigger,
 };
+pub use tokens::{TokenKey, TokenVault};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
 pub type RunId = i64;

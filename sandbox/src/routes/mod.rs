@@ -94,6 +94,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/articles/search", get(articles::search))
         .route("/api/v1/articles/{articleId}", get(articles::get_one))
         .route("/oauth/v2/token", post(crate::accounts::token))
+        .route("/oauth/v2/token/revoke", post(crate::accounts::revoke))
+        .route(
+            "/oauth/v2/auth",
+            get(crate::consent::page).post(crate::consent::decide),
+        )
         .merge(crate::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
