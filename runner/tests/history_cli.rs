@@ -246,7 +246,7 @@ fn an_unopenable_store_is_named_and_each_cause_told_once() {
     assert_eq!(
         said.trim_end(),
         format!(
-            "error: could not open the run store {}: could not connect to the Sqlite database: unable to open database file",
+            "error: could not open the run store {}: could not connect to the SQLite database: unable to open database file",
             db.display()
         )
     );
@@ -271,7 +271,7 @@ fn a_missing_postgres_database_is_told_in_the_servers_words_once() {
     let said = text(&out.stderr);
     assert!(
         said.ends_with(
-            "could not connect to the Postgres database: database \"deskhand_no_such_database\" does not exist\n"
+            "could not connect to the PostgreSQL database: database \"deskhand_no_such_database\" does not exist\n"
         ),
         "{said}"
     );
