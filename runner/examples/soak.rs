@@ -151,7 +151,10 @@ fn deskhand_binary() -> anyhow::Result<PathBuf> {
         .map(|p| p.join("deskhand"))
         .context("no target directory")?;
     if !bin.exists() {
-        bail!("{} is missing: build the deskhand binary first", bin.display());
+        bail!(
+            "{} is missing: build the deskhand binary first",
+            bin.display()
+        );
     }
     Ok(bin)
 }
@@ -333,7 +336,10 @@ async fn main() -> anyhow::Result<()> {
             next_expiry = now + Duration::from_secs(20);
         }
         let state: Value = http.get(admin("state")).send().await?.json().await?;
-        if tally(&state).values().all(|(notes, high)| *notes >= 1 && *high) {
+        if tally(&state)
+            .values()
+            .all(|(notes, high)| *notes >= 1 && *high)
+        {
             drained_after = Some(started.elapsed());
             break;
         }
@@ -362,7 +368,10 @@ async fn main() -> anyhow::Result<()> {
     }
     for r in &mut replicas {
         if let Some(pid) = r.id() {
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
         }
     }
     for r in &mut replicas {

@@ -92,7 +92,28 @@ async fn a_sandbox_url_is_refused_by_a_server_on_a_real_connection() {
     assert_eq!(post_initialize(&url).await.status(), 200);
     sandbox.kill().await.unwrap();
 
-    // 2. Later, the same registry serves a real org under the same connection name.
+    // 2. Later, the same registry serves a real org under the same connection name: an org
+    // reached through settings (here a sandbox process, so the server's start-up check passes),
+    // not the in-process sandbox.
+    let mut org = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
+        .args(["sandbox", "--port", "0", "--json"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut org_lines = tokio::io::BufReader::new(org.stdout.take().unwrap()).lines();
+    let info: Value = serde_json::from_str(
+        &tokio::time::timeout(Duration::from_secs(60), org_lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let setting = |k: &str| info[k].as_str().unwrap().to_owned();
+    let config_dir = common::temp_path("sandbox-url-config", "d");
     let mut real = tokio::process::Command::new(env!("CARGO_BIN_EXE_deskhand"))
         .args(["mcp", "serve", "--http", "--port", "0"])
         .arg("--database-url")
@@ -100,7 +121,13 @@ async fn a_sandbox_url_is_refused_by_a_server_on_a_real_connection() {
         .env_remove("DATABASE_URL")
         .env_remove("DESKHAND_CONNECTIONS")
         .env_remove("ZOHO_DC")
-        .envs(REAL_ENV)
+        .env("DESKHAND_CONFIG_DIR", &config_dir)
+        .env("ZOHO_DESK_BASE_URL", setting("base_url"))
+        .env("ZOHO_ACCOUNTS_URL", setting("accounts_url"))
+        .env("ZOHO_ORG_ID", setting("org_id"))
+        .env("ZOHO_CLIENT_ID", setting("client_id"))
+        .env("ZOHO_CLIENT_SECRET", setting("client_secret"))
+        .env("ZOHO_REFRESH_TOKEN", setting("refresh_token"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

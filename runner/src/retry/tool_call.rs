@@ -125,13 +125,14 @@ pub async fn call_with_retry(
                 let own = match policy.on_rate_limit {
                     RateLimitStrategy::HonourReset => match reported {
                         Some(delay) => delay + jitter(policy.rate_limit_jitter),
-                        // A 429 that says nothing of its reset: exponential backoff with full
-                        // jitter, not a fixed second that hammers a limit 20 times in 20 s.
+                        // A 429 that says nothing of its reset (Zoho's concurrency 429): backoff
+                        // from 1 s doubling to 64 s, with up to half again of jitter, not a fixed
+                        // second that hammers a limit 20 times in 20 s.
                         None => {
                             let cap = UNTIMED_429_BASE
                                 .saturating_mul(1u32 << rate_retries.min(16))
                                 .min(UNTIMED_429_MAX);
-                            cap / 2 + jitter(cap / 2)
+                            cap + jitter(cap / 2)
                         }
                     },
                     RateLimitStrategy::Backoff { base, max } => {
