@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::conversation::TokenBudget;
 use crate::agent::reconcile::{self, Reconciliation};
 use crate::agent::toolbox::ToolboxConfig;
-use crate::agent::{Conversation, Finish, Halt, ItemTools, Toolbox};
+use crate::agent::{Conversation, DecideRun, Finish, Halt, ItemTools, RunContext, Toolbox};
 use crate::llm::LlmClient;
 use crate::mcp::{EmbeddedServer, McpError, McpSession};
 use crate::retry::{GateConfig, RateGate, RetryObserver, RetryPolicy};
@@ -34,7 +34,7 @@ use crate::store::{
     AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
-use crate::workflow::{RunInfo, Workflow};
+use crate::workflow::{Mode, RunInfo, Workflow};
 use zoho_desk_mcp::registry::database::Backend;
 
 pub use decider::{Decider, DeciderError};
@@ -357,6 +357,10 @@ impl Engine {
         worked.reconciliation = reconcile::settle_pending(&toolbox)
             .await
             .map_err(|e| e.to_string())?;
+        // Once per run, before any item: every item's prompt shares these reads.
+        let run_context = RunContext::fetch(&toolbox, workflow, info)
+            .await
+            .map_err(|e| e.to_string())?;
 
         // Items: interrupted ones first, then the selection; or one item for the whole run.
         let mut work: Vec<(String, Option<Value>)> = Vec::new();
@@ -437,22 +441,19 @@ impl Engine {
         }
         // A template that does not render is the workflow's mistake, not the tickets': found
         // before the first item is leased, it stops the run and no attempt is counted.
-        if decider.uses_llm() {
+        // Prompts that name `prefetch` can only be rendered once it is read, per item.
+        if decider.uses_llm() && workflow.decide.prefetch.is_empty() {
+            let context_value = run_context.value();
             for (key, payload) in &work {
-                let rendered = workflow
-                    .render_prompt(info, payload.as_ref())
-                    .map(|_| ())
-                    .map_err(|e| format!("the prompt does not render for item {key}: {e}"))
-                    .and_then(
-                        |()| match workflow.render_system_prompt(info, payload.as_ref()) {
-                            Some(Err(e)) => Err(format!(
-                                "the system prompt does not render for item {key}: {e}"
-                            )),
-                            _ => Ok(()),
-                        },
-                    );
-                if let Err(reason) = rendered {
-                    return Err(format!("{reason}; no item was worked"));
+                let ctx = workflow.context_with(
+                    info,
+                    payload.as_ref(),
+                    &[("context", &context_value)],
+                );
+                if let Err((which, e)) = workflow.render_prompts_in(&ctx) {
+                    return Err(format!(
+                        "the {which} does not render for item {key}: {e}; no item was worked"
+                    ));
                 }
             }
         }
@@ -471,6 +472,7 @@ impl Engine {
             toolbox: &toolbox,
             info,
             budget: &budget,
+            run_context: &run_context,
         };
         futures::stream::iter(work)
             .for_each_concurrent(concurrency, |(key, payload)| {
@@ -527,6 +529,7 @@ struct ItemContext<'a> {
     toolbox: &'a Toolbox,
     info: &'a RunInfo,
     budget: &'a TokenBudget,
+    run_context: &'a RunContext,
 }
 
 impl ItemContext<'_> {
@@ -737,15 +740,25 @@ impl ItemContext<'_> {
     async fn decide(&self, tools: &ItemTools<'_>, item: Option<&Value>) -> Decided {
         let workflow = self.workflow;
         match (self.decider, self.llm) {
-            (Decider::Llm { .. }, Some(llm)) => {
-                let prompt = match workflow.render_prompt(self.info, item) {
-                    Ok(p) => p,
-                    Err(e) => return Decided::Broken(format!("prompt template: {e}")),
+            (Decider::Llm { .. }, Some(llm)) if workflow.mode == Mode::Decide => {
+                let run = DecideRun {
+                    llm,
+                    workflow,
+                    info: self.info,
+                    context: self.run_context,
+                    budget: self.budget,
                 };
-                let system = match workflow.render_system_prompt(self.info, item) {
-                    Some(Ok(s)) => Some(s),
-                    Some(Err(e)) => return Decided::Broken(format!("system prompt template: {e}")),
-                    None => None,
+                match run.work(tools, item).await {
+                    Ok(answer) => Decided::Answer(answer),
+                    Err(finish) => Decided::Failed(finish),
+                }
+            }
+            (Decider::Llm { .. }, Some(llm)) => {
+                let context_value = self.run_context.value();
+                let ctx = workflow.context_with(self.info, item, &[("context", &context_value)]);
+                let (prompt, system) = match workflow.render_prompts_in(&ctx) {
+                    Ok(p) => p,
+                    Err((which, e)) => return Decided::Broken(format!("{which} template: {e}")),
                 };
                 let conversation = Conversation {
                     llm,
@@ -759,7 +772,30 @@ impl ItemContext<'_> {
                 }
             }
             (Decider::Baseline(kind), _) => {
-                match crate::baseline::work(*kind, item, &workflow.inputs, tools).await {
+                // In decide mode the baseline reads what a model would be given, so both spend
+                // the same credits.
+                let prepared = if workflow.mode == Mode::Decide {
+                    match crate::agent::decide::prefetch(
+                        workflow,
+                        self.info,
+                        item,
+                        self.run_context,
+                        tools,
+                    )
+                    .await
+                    {
+                        Ok(prefetch) => Some(crate::baseline::Prepared {
+                            context: self.run_context,
+                            prefetch,
+                        }),
+                        Err(finish) => return Decided::Failed(finish),
+                    }
+                } else {
+                    None
+                };
+                match crate::baseline::work(*kind, item, &workflow.inputs, tools, prepared.as_ref())
+                    .await
+                {
                     Ok(answer) => Decided::Answer(answer),
                     Err(finish) => Decided::Failed(finish),
                 }
