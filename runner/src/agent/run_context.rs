@@ -169,7 +169,7 @@ impl Directory {
         };
         let departments: Vec<Department> = list(
             "list_all_zoho_desk_departments",
-            json!({ "isEnabled": true, "limit": 200 }),
+            json!({ "isEnabled": true, "limit": 100 }),
         )
         .await?
         .iter()
@@ -201,7 +201,7 @@ impl Directory {
             .collect();
         let agents: Vec<Agent> = list(
             "list_all_zoho_desk_agents",
-            json!({ "status": "ACTIVE", "limit": 200 }),
+            json!({ "status": "ACTIVE", "limit": 100 }),
         )
         .await?
         .iter()
@@ -236,7 +236,7 @@ impl Directory {
             let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
             let open = list(
                 "list_all_zoho_desk_tickets",
-                json!({ "assignee": ids.join(","), "status": "Open", "limit": 100 }),
+                json!({ "assignee": ids.join(","), "status": "Open", "limit": 99 }),
             )
             .await?;
             for ticket in &open {
