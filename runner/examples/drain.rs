@@ -214,18 +214,16 @@ async fn drain(
         .set_limits(o.credits, o.window, o.concurrency_cap);
     let before = backend.sandbox.admin().stats();
     let started = Instant::now();
-    let runs = futures::future::join_all(engines.iter().map(|engine| {
-        engine.run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
-    }))
+    let runs = futures::future::join_all(
+        engines
+            .iter()
+            .map(|engine| engine.run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)),
+    )
     .await;
     let wall = started.elapsed().as_secs_f64();
     let mut items_succeeded = 0;
     for report in runs {
-        items_succeeded += report?
-            .items
-            .iter()
-            .filter(|i| i.error.is_none())
-            .count();
+        items_succeeded += report?.items.iter().filter(|i| i.error.is_none()).count();
     }
     let stats = backend.sandbox.admin().stats();
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);

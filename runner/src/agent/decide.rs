@@ -309,9 +309,12 @@ pub fn check_directory_ids(
     if let (Some(id), Some(field)) = (&team, &ids.team) {
         match directory.team(id) {
             None => problems.push(format!("{field} \"{id}\" is not a team of the directory")),
-            Some(t) if known_department.is_some_and(|d| d != t.department_id) => problems.push(
-                format!("team \"{id}\" ({}) is not a team of the chosen department", t.name),
-            ),
+            Some(t) if known_department.is_some_and(|d| d != t.department_id) => {
+                problems.push(format!(
+                    "team \"{id}\" ({}) is not a team of the chosen department",
+                    t.name
+                ))
+            }
             Some(t) => known_team = Some(t.id.as_str()),
         }
     }
@@ -325,7 +328,11 @@ pub fn check_directory_ids(
                 if !eligible.iter().any(|a| a.id == *id) {
                     problems.push(format!(
                         "agent \"{id}\" is not an active agent of the chosen department{}",
-                        if known_team.is_some() { " and team" } else { "" }
+                        if known_team.is_some() {
+                            " and team"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }

@@ -321,7 +321,8 @@ impl Directory {
                     .iter()
                     .filter(|t| t.department_id == d.id)
                     .map(|t| {
-                        let mut team = json!({ "id": t.id, "name": t.name, "description": t.description });
+                        let mut team =
+                            json!({ "id": t.id, "name": t.name, "description": t.description });
                         if let Some(m) = &t.members {
                             team["agentIds"] = json!(m);
                         }

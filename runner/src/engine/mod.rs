@@ -85,6 +85,8 @@ pub struct ItemReport {
     pub writes: u32,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// Zoho credits this item's calls cost (as the gateway reports them).
+    pub credits: u64,
     pub duration_ms: i64,
 }
 
@@ -99,6 +101,52 @@ pub struct RunReport {
     pub reconciliation: Reconciliation,
     pub retries: u64,
     pub rate_limited: u64,
+    pub cost: RunCost,
+}
+
+/// What a run spent, and what a backlog of such items would.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunCost {
+    /// Zoho credits of every call of the run.
+    pub credits: u64,
+    /// Of which the run's own reads outside items: selection, `context`, reconciliation.
+    pub run_credits: u64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// Items whose cost is counted (succeeded or not).
+    pub items: u64,
+    /// Estimates for 1,000 items like these (the run's own reads counted once).
+    pub per_1000_items: Option<CostEstimate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct CostEstimate {
+    pub credits: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl RunCost {
+    fn of(items: &[ItemReport], credits: u64) -> RunCost {
+        let item_credits: u64 = items.iter().map(|i| i.credits).sum();
+        let prompt_tokens: i64 = items.iter().map(|i| i.prompt_tokens).sum();
+        let completion_tokens: i64 = items.iter().map(|i| i.completion_tokens).sum();
+        let n = u64::try_from(items.len()).unwrap_or(u64::MAX);
+        let run_credits = credits.saturating_sub(item_credits);
+        let per = |total: u64| (total.saturating_mul(1000)).div_ceil(n.max(1));
+        RunCost {
+            credits,
+            run_credits,
+            prompt_tokens,
+            completion_tokens,
+            items: n,
+            per_1000_items: (n > 0).then(|| CostEstimate {
+                credits: run_credits + per(item_credits),
+                prompt_tokens: per(u64::try_from(prompt_tokens).unwrap_or(0)),
+                completion_tokens: per(u64::try_from(completion_tokens).unwrap_or(0)),
+            }),
+        }
+    }
 }
 
 impl RunReport {
@@ -277,6 +325,7 @@ impl Engine {
             items,
             reconciliation,
         } = worked;
+        let cost = RunCost::of(&items, observer.credits());
 
         let counts = RunCounts {
             total: i64::try_from(items.len()).unwrap_or(i64::MAX),
@@ -309,6 +358,8 @@ impl Engine {
             "retries": retries,
             "rate_limited": rate_limited,
             "wall_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "cost": cost,
+            "item_credits": items.iter().map(|i| (i.key.clone(), json!(i.credits))).collect::<serde_json::Map<String, Value>>(),
         });
         let run = self
             .store
@@ -331,6 +382,7 @@ impl Engine {
             reconciliation,
             retries,
             rate_limited,
+            cost,
         })
     }
 
@@ -445,11 +497,8 @@ impl Engine {
         if decider.uses_llm() && workflow.decide.prefetch.is_empty() {
             let context_value = run_context.value();
             for (key, payload) in &work {
-                let ctx = workflow.context_with(
-                    info,
-                    payload.as_ref(),
-                    &[("context", &context_value)],
-                );
+                let ctx =
+                    workflow.context_with(info, payload.as_ref(), &[("context", &context_value)]);
                 if let Err((which, e)) = workflow.render_prompts_in(&ctx) {
                     return Err(format!(
                         "the {which} does not render for item {key}: {e}; no item was worked"
@@ -473,6 +522,7 @@ impl Engine {
             info,
             budget: &budget,
             run_context: &run_context,
+            observer: &observer,
         };
         futures::stream::iter(work)
             .for_each_concurrent(concurrency, |(key, payload)| {
@@ -530,6 +580,7 @@ struct ItemContext<'a> {
     info: &'a RunInfo,
     budget: &'a TokenBudget,
     run_context: &'a RunContext,
+    observer: &'a RunObserver,
 }
 
 impl ItemContext<'_> {
@@ -702,6 +753,7 @@ impl ItemContext<'_> {
                 writes: tools.writes(),
                 prompt_tokens: attempt.prompt_tokens,
                 completion_tokens: attempt.completion_tokens,
+                credits: self.observer.item_credits(key),
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             },
             stop,

@@ -611,14 +611,16 @@ fn load_prompt(
             .field(field)
     };
     let template = Template::parse(&text).map_err(at_template)?;
-    check_placeholders(&template, allow_item, false, inputs, &c.prompt_roots).map_err(|(p, kind)| {
-        WorkflowError::new(&shown, kind)
-            .at(Some(Position {
-                line: p.line as u64,
-                col: p.col as u64,
-            }))
-            .field(field)
-    })?;
+    check_placeholders(&template, allow_item, false, inputs, &c.prompt_roots).map_err(
+        |(p, kind)| {
+            WorkflowError::new(&shown, kind)
+                .at(Some(Position {
+                    line: p.line as u64,
+                    col: p.col as u64,
+                }))
+                .field(field)
+        },
+    )?;
     let path = std::fs::canonicalize(&joined)
         .unwrap_or_else(|_| std::path::absolute(&joined).unwrap_or(joined.clone()));
     Ok(PromptFile { path, template })

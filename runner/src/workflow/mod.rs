@@ -35,8 +35,8 @@ use crate::template::{Template, TemplateError};
 
 pub use connection::McpConnection;
 pub use decide::{
-    Action, Condition, ContextBuiltin, ContextSource, DecideSettings, DirectoryIds, Mode,
-    Prefetch, all_hold, as_text,
+    Action, Condition, ContextBuiltin, ContextSource, DecideSettings, DirectoryIds, Mode, Prefetch,
+    all_hold, as_text,
 };
 pub use duration::{format_duration, parse_duration};
 pub use error::{Position, WorkflowError, WorkflowErrorKind, WorkflowErrors};
@@ -322,7 +322,12 @@ impl Workflow {
     }
 
     /// [`Workflow::context`] with more roots (`context`, `prefetch`, `decision`, ...).
-    pub fn context_with(&self, run: &RunInfo, item: Option<&Value>, extra: &[(&str, &Value)]) -> Value {
+    pub fn context_with(
+        &self,
+        run: &RunInfo,
+        item: Option<&Value>,
+        extra: &[(&str, &Value)],
+    ) -> Value {
         let mut ctx = self.context(run, item);
         if let Value::Object(map) = &mut ctx {
             for (key, value) in extra {
@@ -357,7 +362,11 @@ impl Workflow {
         &self,
         ctx: &Value,
     ) -> Result<(String, Option<String>), (&'static str, TemplateError)> {
-        let prompt = self.prompt.template.render(ctx).map_err(|e| ("prompt", e))?;
+        let prompt = self
+            .prompt
+            .template
+            .render(ctx)
+            .map_err(|e| ("prompt", e))?;
         let system = self
             .system_prompt
             .as_ref()
