@@ -31,7 +31,7 @@ pub struct DecideRun<'a> {
 }
 
 /// The `prefetch` reads for `item`, as the `prefetch` template variable. Entries sharing a name
-/// are alternatives: the first whose `when` holds is read.
+/// are alternatives: the first whose `when` holds is read; a name none was read for is null.
 pub async fn prefetch(
     workflow: &Workflow,
     info: &RunInfo,
@@ -44,11 +44,17 @@ pub async fn prefetch(
         return Ok(Value::Object(out));
     }
     let context_value = context.value();
-    let ctx = workflow.context_with(info, item, &[("context", &context_value)]);
     for entry in &workflow.decide.prefetch {
         if out.contains_key(&entry.name) {
             continue;
         }
+        // Each read sees the ones before it (`prefetch.ticket.description`).
+        let so_far = Value::Object(out.clone());
+        let ctx = workflow.context_with(
+            info,
+            item,
+            &[("context", &context_value), ("prefetch", &so_far)],
+        );
         let holds = all_hold(&entry.when, &ctx)
             .map_err(|e| Finish::Tool(format!("prefetch `{}`: {e}", entry.name)))?;
         if !holds {
@@ -65,7 +71,11 @@ pub async fn prefetch(
                 reply.to_text()
             )));
         }
-        out.insert(entry.name.clone(), reply.content);
+        out.insert(entry.name.clone(), entry.project(reply.content));
+    }
+    // Every declared name is there, null when no read of it was due, so a prompt can name it.
+    for entry in &workflow.decide.prefetch {
+        out.entry(entry.name.clone()).or_insert(Value::Null);
     }
     Ok(Value::Object(out))
 }

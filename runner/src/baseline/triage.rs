@@ -64,12 +64,21 @@ pub async fn work(
         .get("baseline_min_move_margin")
         .and_then(Value::as_f64);
     let directory = prepared.and_then(|p| p.context.any_directory());
-    let prefetched = prepared.and_then(|p| p.prefetch.get("ticket"));
+    let prefetched = prepared
+        .and_then(|p| p.prefetch.get("ticket"))
+        .filter(|t| !t.is_null());
     let context = match prefetched {
-        // The full context (`{ticket, threads, comments}`), or the ticket alone when it has one
-        // thread: its description is the message.
+        // The full context (`{ticket, threads, comments}`), or the ticket with the thread list
+        // (each thread's summary) when the workflow read one.
         Some(c) if c.get("ticket").is_some() => c.clone(),
-        Some(t) => json!({ "ticket": t, "threads": [], "comments": [] }),
+        Some(t) => {
+            let threads = prepared
+                .and_then(|p| p.prefetch.get("threads"))
+                .filter(|t| t.is_array())
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            json!({ "ticket": t, "threads": threads, "comments": [] })
+        }
         None => {
             read(
                 tools,

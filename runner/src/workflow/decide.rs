@@ -64,6 +64,10 @@ pub struct PrefetchFile {
     /// All must hold for this read to be made.
     #[serde(default)]
     pub when: Vec<ConditionFile>,
+    /// Keep only these fields of the result (of each element, for a list): what the model needs,
+    /// not every field Zoho returns.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 /// A test on a rendered template: `{ value: "{{ item.threadCount }}", at_most: 1 }`.
@@ -78,6 +82,8 @@ pub struct ConditionFile {
     pub not_equals: Option<Value>,
     #[serde(default)]
     pub at_most: Option<f64>,
+    #[serde(default)]
+    pub at_least: Option<f64>,
 }
 
 /// A write (or read) the runner makes from the decision.
@@ -140,6 +146,37 @@ pub struct Prefetch {
     pub tool: String,
     pub args: Map<String, Value>,
     pub when: Vec<Condition>,
+    /// Empty: the whole result.
+    pub fields: Vec<String>,
+}
+
+impl Prefetch {
+    /// The result with only `fields` kept (in a list's elements, or under a `result` envelope).
+    pub fn project(&self, value: Value) -> Value {
+        if self.fields.is_empty() {
+            return value;
+        }
+        let pick = |v: Value| match v {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .filter(|(k, _)| self.fields.contains(k))
+                    .collect(),
+            ),
+            other => other,
+        };
+        match value {
+            Value::Array(items) => Value::Array(items.into_iter().map(pick).collect()),
+            Value::Object(mut map) if map.get("result").is_some_and(Value::is_array) => {
+                match map.remove("result") {
+                    Some(Value::Array(items)) => {
+                        Value::Array(items.into_iter().map(pick).collect())
+                    }
+                    _ => Value::Null,
+                }
+            }
+            other => pick(other),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +185,7 @@ pub struct Condition {
     pub equals: Option<Template>,
     pub not_equals: Option<Template>,
     pub at_most: Option<f64>,
+    pub at_least: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,8 +216,13 @@ pub struct DecideSettings {
 
 impl Condition {
     /// Whether the condition holds in `ctx`.
+    /// A value that is not there (a field Zoho left out) reads as null, so `equals: ""` can
+    /// test for it.
     pub fn holds(&self, ctx: &Value) -> Result<bool, TemplateError> {
-        let value = self.value.render_value(ctx)?;
+        let value = match self.value.render_value(ctx) {
+            Err(TemplateError::Missing { .. }) => Value::Null,
+            other => other?,
+        };
         let text = as_text(&value);
         if let Some(equals) = &self.equals
             && text != as_text(&equals.render_value(ctx)?)
@@ -191,15 +234,20 @@ impl Condition {
         {
             return Ok(false);
         }
-        if let Some(max) = self.at_most {
-            let number = match &value {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.trim().parse::<f64>().ok(),
-                _ => None,
-            };
-            if number.is_none_or(|n| n > max) {
-                return Ok(false);
-            }
+        let number = match &value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        if let Some(max) = self.at_most
+            && number.is_none_or(|n| n > max)
+        {
+            return Ok(false);
+        }
+        if let Some(min) = self.at_least
+            && number.is_none_or(|n| n < min)
+        {
+            return Ok(false);
         }
         Ok(true)
     }
@@ -225,7 +273,7 @@ pub fn all_hold(conditions: &[Condition], ctx: &Value) -> Result<bool, TemplateE
 }
 
 /// The template roots each part of decide mode may name.
-pub(super) const PREFETCH_ROOTS: [&str; 4] = ["item", "inputs", "run", "context"];
+pub(super) const PREFETCH_ROOTS: [&str; 5] = ["item", "inputs", "run", "context", "prefetch"];
 pub(super) const ACTION_ROOTS: [&str; 7] = [
     "item", "inputs", "run", "context", "prefetch", "decision", "chosen",
 ];
@@ -271,6 +319,7 @@ pub(super) fn check_conditions(
                 equals: c.equals.as_ref().map(literal).transpose()?,
                 not_equals: c.not_equals.as_ref().map(literal).transpose()?,
                 at_most: c.at_most,
+                at_least: c.at_least,
             })
         })
         .collect()
@@ -356,6 +405,7 @@ pub(super) fn build(
             tool: p.tool.clone(),
             args: p.args.clone(),
             when: check_conditions(&p.when, &prefetch_roots).map_err(|m| err(&field, m))?,
+            fields: p.fields.clone(),
         });
     }
     for (i, a) in file.actions.iter().enumerate() {
