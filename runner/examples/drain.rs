@@ -25,7 +25,7 @@
 //! ```text
 //! drain [--tickets 1000] [--credits 400] [--window-secs 10] [--concurrency-cap 6]
 //!       [--llm-latency-ms 50] [--policies honour,backoff,none] [--replicas 1]
-//!       [--database-url postgres://...] [--modes decide,agent]
+//!       [--database-url postgres://...] [--modes decide,agent] [--item-concurrency 8]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -55,6 +55,7 @@ struct Options {
     replicas: usize,
     database_url: Option<String>,
     modes: Vec<String>,
+    item_concurrency: u32,
 }
 
 /// Credits a triaged ticket needs at the least: read it, update it, note why.
@@ -71,6 +72,7 @@ fn options() -> anyhow::Result<Options> {
         replicas: 1,
         database_url: None,
         modes: vec!["decide".into()],
+        item_concurrency: 8,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -91,6 +93,7 @@ fn options() -> anyhow::Result<Options> {
             "--replicas" => o.replicas = usize::try_from(number()?)?.max(1),
             "--database-url" => o.database_url = Some(value.clone()),
             "--modes" => o.modes = value.split(',').map(str::to_owned).collect(),
+            "--item-concurrency" => o.item_concurrency = u32::try_from(number()?)?.max(1),
             other => bail!("unknown option {other}"),
         }
     }
@@ -200,7 +203,7 @@ async fn drain(
 
     let mut workflow = triage_workflow(mode, &catalog)?;
     workflow.writes = WritePolicy::Apply;
-    workflow.limits.concurrency = 8;
+    workflow.limits.concurrency = o.item_concurrency;
     workflow.limits.item_timeout = Duration::from_secs(30 * 60);
     if let Some(for_each) = workflow.for_each.as_mut() {
         for_each.max_items = u32::try_from(o.tickets)?;
@@ -284,6 +287,7 @@ async fn drain(
         "mode": mode,
         "policy": name,
         "replicas": replicas,
+        "item_concurrency": o.item_concurrency,
         "store": if o.database_url.is_some() { "postgres" } else { "sqlite" },
         "tickets": o.tickets,
         "items_succeeded": items_succeeded,
@@ -316,8 +320,8 @@ async fn main() -> anyhow::Result<()> {
     zoho_desk_mcp::install_crypto_provider();
     let catalog = Arc::new(Catalog::zoho_desk()?);
     eprintln!(
-        "drain: {} tickets, {} credits per {:?}, concurrency cap {}, model latency {:?}, workflow concurrency 8",
-        o.tickets, o.credits, o.window, o.concurrency_cap, o.llm_latency
+        "drain: {} tickets, {} credits per {:?}, concurrency cap {}, model latency {:?}, workflow concurrency {}",
+        o.tickets, o.credits, o.window, o.concurrency_cap, o.llm_latency, o.item_concurrency
     );
     for mode in &o.modes {
         for name in &o.policies {
