@@ -470,7 +470,8 @@ fn decide_mode_errors_name_the_field_and_the_fix() {
     let for_each = "for_each: { tool: list_all_zoho_desk_tickets }\noutput: { schema: { type: object, properties: { decision: { type: string } } } }\n";
     let err = inline(&format!("mode: decide\n{for_each}"), &catalog()).unwrap_err();
     assert!(
-        err.to_string().contains("decide: decide mode needs a `decide` block"),
+        err.to_string()
+            .contains("decide: decide mode needs a `decide` block"),
         "{err}"
     );
     let err = inline(

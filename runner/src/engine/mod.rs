@@ -9,6 +9,7 @@
 //!    [`ItemTools`], under `item_timeout`, with its lease renewed while it runs.
 //! 5. Attempts, steps, tool calls and retries are recorded; the run is finished with counts.
 
+pub mod cost;
 pub mod decider;
 pub mod observer;
 pub mod selection;
@@ -37,6 +38,7 @@ use crate::store::{
 use crate::workflow::{Mode, RunInfo, Workflow};
 use zoho_desk_mcp::registry::database::Backend;
 
+pub use cost::{CostEstimate, RunCost};
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
 pub use selection::SelectedItem;
@@ -102,51 +104,6 @@ pub struct RunReport {
     pub retries: u64,
     pub rate_limited: u64,
     pub cost: RunCost,
-}
-
-/// What a run spent, and what a backlog of such items would.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct RunCost {
-    /// Zoho credits of every call of the run.
-    pub credits: u64,
-    /// Of which the run's own reads outside items: selection, `context`, reconciliation.
-    pub run_credits: u64,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    /// Items whose cost is counted (succeeded or not).
-    pub items: u64,
-    /// Estimates for 1,000 items like these (the run's own reads counted once).
-    pub per_1000_items: Option<CostEstimate>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct CostEstimate {
-    pub credits: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-impl RunCost {
-    fn of(items: &[ItemReport], credits: u64) -> RunCost {
-        let item_credits: u64 = items.iter().map(|i| i.credits).sum();
-        let prompt_tokens: i64 = items.iter().map(|i| i.prompt_tokens).sum();
-        let completion_tokens: i64 = items.iter().map(|i| i.completion_tokens).sum();
-        let n = u64::try_from(items.len()).unwrap_or(u64::MAX);
-        let run_credits = credits.saturating_sub(item_credits);
-        let per = |total: u64| (total.saturating_mul(1000)).div_ceil(n.max(1));
-        RunCost {
-            credits,
-            run_credits,
-            prompt_tokens,
-            completion_tokens,
-            items: n,
-            per_1000_items: (n > 0).then(|| CostEstimate {
-                credits: run_credits + per(item_credits),
-                prompt_tokens: per(u64::try_from(prompt_tokens).unwrap_or(0)),
-                completion_tokens: per(u64::try_from(completion_tokens).unwrap_or(0)),
-            }),
-        }
-    }
 }
 
 impl RunReport {
