@@ -475,3 +475,62 @@ async fn an_injected_ticket_cannot_make_anything_write_elsewhere() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_context_call_reads_every_page_once_through_the_runs_toolbox() {
+    use deskhand::agent::RunContext;
+    use deskhand::store::NewRun;
+    use deskhand::workflow::{ContextSource, RunInfo};
+
+    let setup = setup().await;
+    let mut workflow = triage(1, WritePolicy::DryRun);
+    // Two departments a page, so the listing takes every page there is.
+    let mut args = serde_json::Map::new();
+    args.insert("limit".into(), json!(2));
+    workflow.decide.context.insert(
+        "departments".into(),
+        ContextSource::Call {
+            tool: "list_all_zoho_desk_departments".into(),
+            args,
+        },
+    );
+    let run_id = setup
+        .store
+        .create_run(&NewRun::new(&workflow.name, Trigger::Cli, "test"))
+        .await
+        .unwrap();
+    let toolbox = setup
+        .engine
+        .toolbox(
+            &workflow,
+            run_id,
+            std::sync::Arc::new(deskhand::retry::NoopObserver),
+        )
+        .await
+        .unwrap();
+    let info = RunInfo {
+        id: run_id.to_string(),
+        workflow: workflow.name.clone(),
+        started_at: chrono::Utc::now(),
+        scheduled_for: None,
+        trigger: "manual".into(),
+    };
+    let before = setup.backend.sandbox.admin().stats();
+    let context = RunContext::fetch(&toolbox, &workflow, &info).await.unwrap();
+    let after = setup.backend.sandbox.admin().stats();
+    let value = context.value();
+    let all = setup.backend.sandbox.admin().state_json()["departments"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(all > 2, "the org has more departments than a page");
+    assert_eq!(value["departments"].as_array().unwrap().len(), all);
+    let listings = requests_to(&after, "/departments") - requests_to(&before, "/departments");
+    // The directory's own listing (one page) and the paged one.
+    assert_eq!(listings, 1 + all.div_ceil(2) as u64, "{after:?}");
+    assert!(
+        value["org"]["agents"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+}
