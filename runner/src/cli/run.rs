@@ -179,6 +179,12 @@ pub fn cost_line(cost: &RunCost) -> String {
             "\nestimate for a backlog of 1,000 such items: ~{} Zoho credits, ~{} prompt + {} completion tokens",
             e.credits, e.prompt_tokens, e.completion_tokens
         ));
+        if cost.unsent_writes > 0 {
+            line.push_str(&format!(
+                " (with the {} writes this run did not send, at 1 credit each)",
+                cost.unsent_writes
+            ));
+        }
     }
     line
 }

@@ -17,6 +17,10 @@ pub struct RunCost {
     pub completion_tokens: i64,
     /// Items whose cost is counted (succeeded or not).
     pub items: u64,
+    /// Writes recorded but not sent (dry_run, approve): the estimate counts each at the 1 credit
+    /// a create, update or move costs, so a dry run predicts what applying would spend.
+    #[serde(default)]
+    pub unsent_writes: u64,
     /// Estimates for 1,000 items like these (the run's own reads counted once).
     pub per_1000_items: Option<CostEstimate>,
 }
@@ -29,13 +33,19 @@ pub struct CostEstimate {
 }
 
 impl RunCost {
-    /// `credits`: every call of the run, as the observer counted them.
-    pub fn of(items: &[ItemReport], credits: u64) -> RunCost {
+    /// `credits`: every call of the run, as the observer counted them; `writes_sent`: whether the
+    /// items' writes went to Zoho (`writes: apply`).
+    pub fn of(items: &[ItemReport], credits: u64, writes_sent: bool) -> RunCost {
         let item_credits: u64 = items.iter().map(|i| i.credits).sum();
         let prompt_tokens: i64 = items.iter().map(|i| i.prompt_tokens).sum();
         let completion_tokens: i64 = items.iter().map(|i| i.completion_tokens).sum();
         let n = u64::try_from(items.len()).unwrap_or(u64::MAX);
         let run_credits = credits.saturating_sub(item_credits);
+        let unsent_writes = if writes_sent {
+            0
+        } else {
+            items.iter().map(|i| u64::from(i.writes)).sum()
+        };
         let per = |total: u64| (total.saturating_mul(1000)).div_ceil(n.max(1));
         RunCost {
             credits,
@@ -43,8 +53,9 @@ impl RunCost {
             prompt_tokens,
             completion_tokens,
             items: n,
+            unsent_writes,
             per_1000_items: (n > 0).then(|| CostEstimate {
-                credits: run_credits + per(item_credits),
+                credits: run_credits + per(item_credits + unsent_writes),
                 prompt_tokens: per(u64::try_from(prompt_tokens).unwrap_or(0)),
                 completion_tokens: per(u64::try_from(completion_tokens).unwrap_or(0)),
             }),
@@ -78,7 +89,7 @@ mod tests {
 
     #[test]
     fn the_runs_own_reads_count_once_in_the_estimate() {
-        let cost = RunCost::of(&[item(3, 2000), item(4, 3000)], 19);
+        let cost = RunCost::of(&[item(3, 2000), item(4, 3000)], 19, true);
         assert_eq!(cost.run_credits, 12);
         assert_eq!(cost.prompt_tokens, 5000);
         let estimate = cost.per_1000_items.unwrap();
@@ -88,8 +99,15 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_estimates_its_writes_at_one_credit_each() {
+        let cost = RunCost::of(&[item(1, 0), item(1, 0)], 14, false);
+        assert_eq!(cost.unsent_writes, 4);
+        assert_eq!(cost.per_1000_items.unwrap().credits, 12 + 3000);
+    }
+
+    #[test]
     fn no_items_no_estimate() {
-        let cost = RunCost::of(&[], 3);
+        let cost = RunCost::of(&[], 3, true);
         assert_eq!(cost.run_credits, 3);
         assert!(cost.per_1000_items.is_none());
     }

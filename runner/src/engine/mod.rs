@@ -282,7 +282,11 @@ impl Engine {
             items,
             reconciliation,
         } = worked;
-        let cost = RunCost::of(&items, observer.credits());
+        let cost = RunCost::of(
+            &items,
+            observer.credits(),
+            workflow.writes == crate::workflow::WritePolicy::Apply,
+        );
 
         let counts = RunCounts {
             total: i64::try_from(items.len()).unwrap_or(i64::MAX),
