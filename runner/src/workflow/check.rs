@@ -25,8 +25,9 @@ fn pos<T>(s: &Spanned<T>) -> Option<Position> {
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
-    /// Template roots prompts may name beyond `item`, `inputs` and `run` (`context`, `prefetch`).
-    prompt_roots: Vec<&'static str>,
+    /// Template roots prompts may name beyond `item`, `inputs` and `run` (`context`, `prefetch`),
+    /// each with the names declared under it.
+    prompt_roots: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Checker<'_> {
@@ -52,10 +53,13 @@ pub(super) fn build(
 ) -> Result<Workflow, WorkflowError> {
     let mut prompt_roots = Vec::new();
     if !file.context.is_empty() {
-        prompt_roots.push("context");
+        prompt_roots.push(("context", file.context.keys().cloned().collect()));
     }
     if !file.prefetch.is_empty() {
-        prompt_roots.push("prefetch");
+        prompt_roots.push((
+            "prefetch",
+            file.prefetch.iter().map(|p| p.name.clone()).collect(),
+        ));
     }
     let c = Checker {
         path,
@@ -524,7 +528,7 @@ fn check_placeholders(
     allow_item: bool,
     in_args: bool,
     inputs: &Map<String, Value>,
-    extra_roots: &[&str],
+    extra_roots: &[(&str, Vec<String>)],
 ) -> Result<(), (Placeholder, WorkflowErrorKind)> {
     for p in template.placeholders() {
         let unknown = |hint: String| {
@@ -566,7 +570,21 @@ fn check_placeholders(
                     return unknown(format!("run variables: {}", RunInfo::VARIABLES.join(", ")));
                 }
             }
-            root if extra_roots.contains(&root) => {}
+            root if extra_roots.iter().any(|(r, _)| *r == root) => {
+                let names = extra_roots
+                    .iter()
+                    .find(|(r, _)| *r == root)
+                    .map(|(_, n)| n.as_slice())
+                    .unwrap_or_default();
+                if let Some(name) = p.path.get(1)
+                    && !names.contains(name)
+                {
+                    return unknown(format!(
+                        "the workflow's {root} declares: {}",
+                        names.join(", ")
+                    ));
+                }
+            }
             _ => {
                 return unknown(if extra_roots.is_empty() {
                     "variables start with `item.`, `inputs.` or `run.`".to_string()
@@ -575,7 +593,7 @@ fn check_placeholders(
                         "variables start with `item.`, `inputs.`, `run.`{}",
                         extra_roots
                             .iter()
-                            .map(|r| format!(", `{r}.`"))
+                            .map(|(r, _)| format!(", `{r}.`"))
                             .collect::<String>()
                     )
                 });
