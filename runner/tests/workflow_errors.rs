@@ -522,8 +522,8 @@ fn decide_mode_errors_name_the_field_and_the_fix() {
 #[test]
 fn a_prompt_naming_an_undeclared_context_entry_is_refused_at_load() {
     let text = "version: 1\nname: inline\ndescription: d\ntools: [list_all_zoho_desk_tickets]\nprompt: ../prompts/context-typo.md\ncontext: { org: { builtin: directory } }\n";
-    let err = Workflow::from_source(&fixtures().join("valid/inline.yaml"), text, &catalog())
-        .unwrap_err();
+    let err =
+        Workflow::from_source(&fixtures().join("valid/inline.yaml"), text, &catalog()).unwrap_err();
     assert_error(
         &err,
         "prompts/context-typo.md:1:6: prompt: unknown variable `context.orgg` (the workflow's context declares: org)",
