@@ -14,7 +14,7 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-const EXPECTED: [&str; 26] = [
+const EXPECTED: [&str; 27] = [
     "list_all_zoho_desk_tickets",
     "get_single_zoho_desk_ticket_by_id",
     "create_a_zoho_desk_ticket",
@@ -41,6 +41,7 @@ const EXPECTED: [&str; 26] = [
     "list_all_zoho_desk_kb_articles",
     "get_single_zoho_desk_kb_article_by_id",
     "zoho_desk_kb_articles_search",
+    "list_all_zoho_desk_mail_reply_addresses",
 ];
 
 #[test]

@@ -215,3 +215,34 @@ async fn query_and_body_are_sent() {
     assert_eq!(req.body, Some(json!({"status": "Closed"})));
     assert_eq!(req.headers["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn an_absurd_token_lifetime_is_capped_instead_of_overflowing() {
+    let mock = mock_with_ticket().await;
+    *mock.state.token_mode.lock().unwrap() = Some(TokenMode::Ok {
+        expires_in: u64::MAX,
+    });
+    let client = mock.client();
+    get(&client, "/tickets/1").await.unwrap();
+    get(&client, "/tickets/1").await.unwrap();
+    assert_eq!(mock.state.token_requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_url_over_the_bound_is_an_argument_error_before_any_request() {
+    let mock = mock_with_ticket().await;
+    let client = mock.client();
+    let query = vec![("searchStr".to_string(), "x".repeat(70 * 1024))];
+    let err = client
+        .request(Method::GET, "/tickets/search", &query, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ZohoError::InvalidRequest(m) if m.contains("bytes")),
+        "{err:?}"
+    );
+    assert_eq!(mock.state.api_request_count(), 0);
+    assert_eq!(mock.state.token_requests.load(Ordering::SeqCst), 0);
+    let tool: zoho_desk_mcp::ToolError = err.into();
+    assert_eq!(tool.status(), 400, "deterministic, so not a 502 to retry");
+}

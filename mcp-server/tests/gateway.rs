@@ -499,3 +499,382 @@ async fn full_context_fails_with_the_failing_part() {
     assert_eq!(err.to_structured()["status"], 500);
     assert_eq!(err.to_structured()["errorCode"], "INTERNAL_SERVER_ERROR");
 }
+
+#[tokio::test]
+async fn a_cursor_that_is_not_a_string_is_refused_not_ignored() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 10), 0, 100));
+    for forged in [json!(50), json!(true), json!({"o": 50}), json!(["x"])] {
+        let err = gw
+            .call(
+                "list_all_zoho_desk_tickets",
+                args(json!({"limit": 3, "next_cursor": forged})),
+            )
+            .await
+            .unwrap_err();
+        let s = err.to_structured();
+        assert_eq!(s["status"], 400, "{forged}");
+        assert!(
+            s["message"].as_str().unwrap().contains("next_cursor"),
+            "{s}"
+        );
+    }
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_forged_cursor_offset_is_refused_without_panicking() {
+    let (mock, gw) = setup().await;
+    mock.state
+        .set_list("/tickets", data_list(items("t", 10), 0, 100));
+    let first = gw
+        .call("list_all_zoho_desk_tickets", args(json!({"limit": 3})))
+        .await
+        .unwrap();
+    let issued = first["next_cursor"].as_str().unwrap();
+    // A cursor is base64url JSON: re-encode it with an absurd offset, as a client could.
+    let decoded = base64url_decode(issued);
+    let mut cursor: Value = serde_json::from_slice(&decoded).unwrap();
+    for offset in [u64::MAX, u64::MAX - 2, 1 << 50] {
+        cursor["o"] = json!(offset);
+        let forged = base64url_encode(&serde_json::to_vec(&cursor).unwrap());
+        let err = gw
+            .call(
+                "list_all_zoho_desk_tickets",
+                args(json!({"limit": 3, "next_cursor": forged})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_structured()["status"], 400, "{offset}");
+        assert!(err.to_string().contains("next_cursor"), "{err}");
+    }
+    assert_eq!(mock.state.api_request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_full_context_tool_names_ticket_id_and_lists_its_keys() {
+    let (mock, gw) = setup().await;
+    for bad in ["../1", "1/2", ""] {
+        let err = gw
+            .call(
+                "zoho_desk_tickets_get_full_context",
+                args(json!({"ticketId": bad})),
+            )
+            .await
+            .unwrap_err();
+        let s = err.to_structured();
+        let message = s["message"].as_str().unwrap();
+        assert!(message.contains("`ticketId`"), "{message}");
+        assert!(!message.contains("`id`"), "{message}");
+        assert!(
+            s["allowed_keys"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ticketId")),
+            "{s}"
+        );
+    }
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+/// The context carries the ticket department's active reply addresses, so an EMAIL reply can
+/// name a valid from address; a refused address lookup (a missing scope) does not fail it.
+#[tokio::test]
+async fn full_context_lists_the_departments_from_addresses() {
+    let (mock, gw) = setup().await;
+    seed_ticket_context(&mock);
+    mock.state.set_object(
+        "/tickets/1",
+        json!({"id": "1", "subject": "Printer on fire", "departmentId": "7"}),
+    );
+    mock.state.set_list(
+        "/mailReplyAddress",
+        data_list(
+            vec![
+                json!({"id": "m1", "address": "help@example.com", "displayName": "Help", "isActive": true, "isVerified": true}),
+                json!({"id": "m2", "address": "old@example.com", "isActive": false}),
+            ],
+            0,
+            100,
+        ),
+    );
+    let plain = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "1"})),
+        )
+        .await
+        .unwrap();
+    assert!(plain.get("fromAddresses").is_none(), "only on request");
+    assert_eq!(
+        mock.state.api_request_count(),
+        5,
+        "no address lookup unless asked"
+    );
+    let out = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "1", "includeFromAddresses": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out["fromAddresses"],
+        json!({"addresses": [{"address": "help@example.com", "displayName": "Help", "isVerified": true}]})
+    );
+    let asked = mock
+        .state
+        .api_requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v1/mailReplyAddress")
+        .unwrap();
+    assert!(asked.query.contains(&("departmentId".into(), "7".into())));
+
+    mock.state.set_object(
+        "/tickets/2",
+        json!({"id": "2", "subject": "x", "departmentId": "forbidden"}),
+    );
+    mock.state
+        .set_list("/tickets/2/comments", data_list(items("c", 1), 0, 100));
+    mock.state
+        .set_list("/tickets/2/threads", data_list(Vec::new(), 0, 100));
+    let out = gw
+        .call(
+            "zoho_desk_tickets_get_full_context",
+            args(json!({"ticketId": "2", "includeFromAddresses": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["fromAddresses"]["addresses"], json!([]));
+    assert!(out["fromAddresses"]["error"].is_string(), "{out}");
+}
+
+/// Move: departmentId as the required query parameter (and the optional body field), and a
+/// true result for Zoho's empty 200 instead of an invented ticket.
+#[tokio::test]
+async fn move_sends_the_query_parameter_and_reports_what_it_did() {
+    let (mock, gw) = setup().await;
+    mock.state.set_object("/tickets/5/move", json!({}));
+    let out = gw
+        .call(
+            "zoho_desk_tickets_move",
+            args(json!({"ticketId": "5", "departmentId": "9"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({"moved": true, "ticketId": "5", "departmentId": "9"})
+    );
+    let req = mock.state.api_requests().pop().unwrap();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/api/v1/tickets/5/move");
+    assert_eq!(query_of(&req), q(&[("departmentId", "9")]));
+    assert_eq!(req.body, Some(json!({"departmentId": "9"})));
+    let err = gw
+        .call("zoho_desk_tickets_move", args(json!({"ticketId": "5"})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToolError::InvalidArguments { .. }), "{err:?}");
+}
+
+/// Replies and drafts: the OAS channel enum, and no EMAIL reply or draft without a from address
+/// that is one e-mail address; nothing reaches Zoho when the arguments are refused.
+#[tokio::test]
+async fn replies_follow_the_oas_channel_variants() {
+    let (mock, gw) = setup().await;
+    let cases = [
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "PHONE"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "WEB"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "CHAT"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "email"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_draft_reply",
+            json!({"channel": "TWITTER"}),
+            "channel",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "EMAIL"}),
+            "`fromEmailAddress`: is required when `channel` is EMAIL",
+        ),
+        (
+            "zoho_desk_tickets_draft_reply",
+            json!({"channel": "EMAIL"}),
+            "`fromEmailAddress`: is required when `channel` is EMAIL",
+        ),
+        (
+            "zoho_desk_tickets_draft_reply",
+            json!({"channel": "EMAIL", "fromEmailAddress": " "}),
+            "`fromEmailAddress`",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "EMAIL", "fromEmailAddress": "Support Team"}),
+            "not one e-mail address",
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"channel": "EMAIL", "fromEmailAddress": "a@example.com,b@example.com"}),
+            "not one e-mail address",
+        ),
+    ];
+    for (tool, extra, needle) in cases {
+        let mut a = args(json!({"ticketId": "1", "content": "Hello"}));
+        a.extend(args(extra.clone()));
+        let err = gw.call(tool, a).await.unwrap_err();
+        let ToolError::InvalidArguments { message, .. } = &err else {
+            panic!("{tool} {extra}: {err:?}")
+        };
+        assert!(message.contains(needle), "{tool} {extra}: {message}");
+    }
+    assert_eq!(mock.state.api_request_count(), 0, "nothing was sent");
+
+    mock.state.set_object(
+        "/tickets/1/draftReply",
+        json!({"id": "th9", "status": "DRAFT"}),
+    );
+    let out = gw
+        .call(
+            "zoho_desk_tickets_draft_reply",
+            args(
+                json!({"ticketId": "1", "content": "Hello", "channel": "EMAIL",
+                        "fromEmailAddress": "help@example.com"}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["status"], "DRAFT");
+    let out = gw
+        .call(
+            "zoho_desk_tickets_draft_reply",
+            args(json!({"ticketId": "1", "content": "Hello", "channel": "FORUMS"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["id"], "th9");
+}
+
+/// The OAS contact object on create: lastName and email required, no phone.
+#[tokio::test]
+async fn create_ticket_contact_follows_the_oas() {
+    let (mock, gw) = setup().await;
+    for contact in [
+        json!({"lastName": "Doe"}),
+        json!({"email": "jo@example.com"}),
+        json!({"lastName": "Doe", "email": "jo@example.com", "phone": "123"}),
+    ] {
+        let err = gw
+            .call(
+                "create_a_zoho_desk_ticket",
+                args(json!({"subject": "Hi", "departmentId": "1", "contact": contact})),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ToolError::InvalidArguments { .. }),
+            "{contact}: {err:?}"
+        );
+    }
+    assert_eq!(mock.state.api_request_count(), 0);
+}
+
+fn base64url_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 0x3f) as usize]));
+        }
+    }
+    out
+}
+
+fn base64url_decode(text: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (mut acc, mut bits, mut out) = (0u32, 0, Vec::new());
+    for c in text.bytes() {
+        acc = (acc << 6) | A.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}
+
+/// Search paging never builds a request the OAS bounds forbid (`from` 0–999, `limit` 1–100):
+/// the last page neither peeks nor offers a cursor past the cap.
+#[tokio::test]
+async fn search_paging_stays_within_the_oas_from_cap() {
+    let (mock, gw) = setup().await;
+    mock.state.set_list(
+        "/tickets/search",
+        MockList {
+            items: items("s", 1_200),
+            base: 0,
+            max_limit: 100,
+            envelope: "data",
+            with_count: true,
+            one_based_clamp: false,
+        },
+    );
+    for limit in [100, 99, 7] {
+        let before = mock.state.api_request_count();
+        let (seen, _) = walk(
+            &gw,
+            "zoho_desk_tickets_search",
+            json!({"_all": "printer", "limit": limit}),
+        )
+        .await;
+        assert!(seen.len() >= 1_000 - limit, "limit {limit}: {}", seen.len());
+        assert!(seen.len() <= 1_000 + limit, "limit {limit}: {}", seen.len());
+        for req in &mock.state.api_requests()[before..] {
+            let get = |k: &str| {
+                req.query
+                    .iter()
+                    .find(|(q, _)| q == k)
+                    .and_then(|(_, v)| v.parse::<u64>().ok())
+                    .unwrap()
+            };
+            assert!(get("from") <= 999, "limit {limit}: {:?}", req.query);
+            assert!(
+                (1..=100).contains(&get("limit")),
+                "limit {limit}: {:?}",
+                req.query
+            );
+        }
+    }
+    let err = gw
+        .call(
+            "zoho_desk_tickets_search",
+            args(json!({"_all": "a".repeat(101)})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToolError::InvalidArguments { .. }));
+}

@@ -137,3 +137,50 @@ fn every_extract_file_is_well_formed_and_every_tool_is_a_declared_operation() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(checked >= 24, "{checked} operations checked");
 }
+
+/// `deskhand connect` asks for `DESK_SCOPES`; every operation behind a tool must be callable with
+/// it. The OAS lists alternatives for the directory (`Desk.settings.READ` or `Desk.basic.READ`),
+/// so an operation is covered when one of its scopes is granted (an `ALL` grants every operation).
+#[test]
+fn the_scopes_connect_asks_for_cover_every_tool() {
+    let granted: BTreeSet<&str> = zoho_desk_mcp::zoho::oauth::DESK_SCOPES.split(',').collect();
+    let covers = |scope: &str| {
+        granted.contains(scope)
+            || scope
+                .rsplit_once('.')
+                .is_some_and(|(res, _)| granted.contains(format!("{res}.ALL").as_str()))
+    };
+    let ops = extract();
+    let resources = yaml("resources.yaml");
+    for (resource, def) in resources["resources"].as_object().expect("resources") {
+        for (method, m) in def["methods"].as_object().expect("methods") {
+            let (Some(http), Some(path)) = (m["http"].as_str(), m["path"].as_str()) else {
+                continue;
+            };
+            let key = (
+                http.to_ascii_uppercase(),
+                placeholders(&format!("/api/v1{path}")),
+            );
+            let Some((_, op)) = ops.get(&key) else {
+                continue;
+            };
+            let scopes: Vec<&str> = op["scopes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            // Searches need Desk.search.READ on top of the resource scope (reference 1.5).
+            let (search, resource_scopes): (Vec<&str>, Vec<&str>) =
+                scopes.iter().partition(|s| s.starts_with("Desk.search."));
+            assert!(
+                search.iter().all(|s| covers(s)),
+                "{resource}.{method}: {scopes:?} not granted by DESK_SCOPES"
+            );
+            assert!(
+                resource_scopes.is_empty() || resource_scopes.iter().any(|s| covers(s)),
+                "{resource}.{method}: {scopes:?} not granted by DESK_SCOPES"
+            );
+        }
+    }
+}

@@ -1,9 +1,12 @@
 //! The hosted-server registry on both backends: SQLite always, PostgreSQL when
-//! `DESKHAND_TEST_POSTGRES_URL` is set (CI sets it).
+//! `DESKHAND_TEST_POSTGRES_URL` is set (CI sets it; under CI its absence fails the tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../tests/src/postgres.rs"]
+mod postgres;
+
 use zoho_desk_mcp::registry::{
-    Backend, NewServer, Registry, TokenLookup, ToolExposure, database, token,
+    Backend, NewServer, Registry, RegistryError, TokenLookup, ToolExposure, database, token,
 };
 
 async fn backends() -> Vec<Registry> {
@@ -19,13 +22,10 @@ async fn backends() -> Vec<Registry> {
     let sqlite = database::connect(path.to_str().unwrap()).await.unwrap();
     assert_eq!(sqlite.backend, Backend::Sqlite);
     out.push(Registry::open(sqlite).await.unwrap());
-    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => {
-            let pg = database::connect(&url).await.unwrap();
-            assert_eq!(pg.backend, Backend::Postgres);
-            out.push(Registry::open(pg).await.unwrap());
-        }
-        _ => eprintln!("skipped the PostgreSQL half: DESKHAND_TEST_POSTGRES_URL is not set"),
+    if let Some(url) = postgres::test_url() {
+        let pg = database::connect(&url).await.unwrap();
+        assert_eq!(pg.backend, Backend::Postgres);
+        out.push(Registry::open(pg).await.unwrap());
     }
     out
 }
@@ -34,6 +34,7 @@ fn new_server(name: &str) -> NewServer {
     NewServer {
         name: name.into(),
         connection: "default".into(),
+        connection_identity: "zoho:test".into(),
         methods: vec!["read".into()],
         tags: vec!["tickets".into()],
         exposure: ToolExposure::Discovery,
@@ -80,13 +81,95 @@ async fn servers_round_trip_and_only_token_hashes_are_stored() {
                 .unwrap()
                 .contains(&created.record)
         );
-        assert!(registry.revoke_server(&name).await.unwrap());
+        assert!(
+            !registry.revoke_server(&name).await.unwrap(),
+            "a name is not an id"
+        );
+        assert!(registry.revoke_server(&created.record.id).await.unwrap());
         assert_eq!(
             registry.lookup_server_token(&created.token).await.unwrap(),
             TokenLookup::Unknown
         );
-        assert!(!registry.revoke_server(&name).await.unwrap());
+        assert!(!registry.revoke_server(&created.record.id).await.unwrap());
     }
+}
+
+#[tokio::test]
+async fn names_are_unique_per_connection_and_revoked_by_name_only_when_unique() {
+    for registry in backends().await {
+        let name = format!("dup-{}", database::now_ms());
+        let first = registry.create_server(new_server(&name)).await.unwrap();
+        let err = registry.create_server(new_server(&name)).await.unwrap_err();
+        assert!(matches!(err, RegistryError::DuplicateName { .. }), "{err}");
+        assert!(err.to_string().contains(&name), "{err}");
+
+        // The same name on another connection is allowed, and makes revoking by name ambiguous.
+        let mut other = new_server(&name);
+        other.connection = "eu".into();
+        let second = registry.create_server(other).await.unwrap();
+        let err = registry.revoke_server_named(&name).await.unwrap_err();
+        assert!(
+            matches!(err, RegistryError::AmbiguousName { count: 2, .. }),
+            "{err}"
+        );
+        assert!(registry.lookup_server_token(&first.token).await.unwrap() != TokenLookup::Unknown);
+
+        // An id look-alike name never revokes the server whose id it copies.
+        let lookalike = registry
+            .create_server(new_server(&first.record.id))
+            .await
+            .unwrap();
+        assert!(registry.revoke_server(&second.record.id).await.unwrap());
+        assert_eq!(
+            registry.revoke_server_named(&name).await.unwrap(),
+            first.record.id
+        );
+        assert!(matches!(
+            registry
+                .lookup_server_token(&lookalike.token)
+                .await
+                .unwrap(),
+            TokenLookup::Active(_)
+        ));
+        assert!(matches!(
+            registry.revoke_server_named(&name).await.unwrap_err(),
+            RegistryError::NoSuchName(_)
+        ));
+        assert!(registry.revoke_server(&lookalike.record.id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_registry_from_before_the_org_binding_gains_the_column_and_its_rows_stay_unbound() {
+    let path = std::env::temp_dir().join(format!(
+        "deskhand-registry-legacy-{}-{}.db",
+        std::process::id(),
+        database::now_ms()
+    ));
+    let db = database::connect(path.to_str().unwrap()).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE mcp_servers (id TEXT PRIMARY KEY, name TEXT NOT NULL, connection TEXT NOT NULL,
+         token_hash TEXT NOT NULL UNIQUE, methods TEXT NOT NULL, tags TEXT NOT NULL, exposure TEXT NOT NULL,
+         require_api_token_auth BIGINT NOT NULL, expires_at BIGINT, created_at BIGINT NOT NULL)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO mcp_servers VALUES ('srv_old', 'old', 'default', $1, '[]', '[]', 'all', 0, NULL, 1)",
+    )
+    .bind(token::hash("dhm_old"))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let registry = Registry::open(db.clone()).await.unwrap();
+    match registry.lookup_server_token("dhm_old").await.unwrap() {
+        TokenLookup::Active(record) => assert_eq!(record.connection_identity, None),
+        other => panic!("expected the old row, got {other:?}"),
+    }
+    // Opening again finds the column and leaves it alone.
+    Registry::open(db).await.unwrap();
+    database::remove_sqlite_files(&path);
 }
 
 #[tokio::test]

@@ -144,7 +144,7 @@ async fn every_tool_scenario(caller: Caller) {
 
     let context = call(
         "zoho_desk_tickets_get_full_context",
-        json!({"ticketId": ticket_id}),
+        json!({"ticketId": ticket_id, "includeFromAddresses": true}),
     )
     .await;
     assert_eq!(context["ticket"]["id"], ticket["id"]);
@@ -160,6 +160,24 @@ async fn every_tool_scenario(caller: Caller) {
             .unwrap()
             .iter()
             .any(|c| c["content"] == "Checked the logs.")
+    );
+    // The department's reply addresses come with the context, and from their own tool.
+    let from = context["fromAddresses"]["addresses"][0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}"))
+        .to_string();
+    let listed = call(
+        "list_all_zoho_desk_mail_reply_addresses",
+        json!({"departmentId": ticket["departmentId"]}),
+    )
+    .await;
+    assert!(
+        listed["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["address"] == from.as_str()),
+        "{listed}"
     );
 
     let found = call("zoho_desk_tickets_search", json!({"_all": word(&subject)})).await;
@@ -241,20 +259,36 @@ async fn every_tool_scenario(caller: Caller) {
     )
     .await;
     assert_eq!(
-        zoho_desk_mcp::lenient::as_string(&moved["departmentId"]),
-        Some(other_department)
+        moved,
+        json!({"moved": true, "ticketId": new_id, "departmentId": other_department})
+    );
+    let after = call("get_single_zoho_desk_ticket_by_id", json!({"id": new_id})).await;
+    assert_eq!(
+        zoho_desk_mcp::lenient::as_string(&after["departmentId"]),
+        Some(other_department.clone())
     );
 
     let draft = call(
         "zoho_desk_tickets_draft_reply",
-        json!({"ticketId": ticket_id, "channel": "EMAIL", "content": "Draft: try a restart."}),
+        json!({"ticketId": ticket_id, "channel": "EMAIL", "content": "Draft: try a restart.",
+               "fromEmailAddress": from}),
     )
     .await;
     assert_eq!(draft["status"], "DRAFT");
-    // E-mail replies need a configured support address; a phone ticket replies on its channel.
+    // A phone ticket has no reply channel of its own: it is answered by e-mail, from an address
+    // of its (new) department.
+    let context = call(
+        "zoho_desk_tickets_get_full_context",
+        json!({"ticketId": new_id, "includeFromAddresses": true}),
+    )
+    .await;
+    let new_from = context["fromAddresses"]["addresses"][0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}"))
+        .to_string();
     let sent = call(
         "zoho_desk_tickets_send_reply",
-        json!({"ticketId": new_id, "channel": "PHONE",
+        json!({"ticketId": new_id, "channel": "EMAIL", "fromEmailAddress": new_from,
                "content": "Please restart the printer.", "contentType": "plainText"}),
     )
     .await;
@@ -304,6 +338,20 @@ async fn invalid_arguments_never_reach_the_sandbox() {
         ("list_all_zoho_desk_tickets", json!({"limit": 0})),
         ("zoho_desk_kb_articles_search", json!({"_all": "ab"})),
         ("create_a_zoho_desk_ticket", json!({"subject": "x"})),
+        (
+            "create_a_zoho_desk_ticket",
+            json!({"subject": "x", "departmentId": "1", "contact": {"lastName": "X", "email": "x@example.com", "phone": "1"}}),
+        ),
+        (
+            "zoho_desk_tickets_send_reply",
+            json!({"ticketId": "1", "channel": "PHONE", "content": "x"}),
+        ),
+        (
+            "zoho_desk_tickets_draft_reply",
+            json!({"ticketId": "1", "channel": "EMAIL", "content": "x"}),
+        ),
+        ("zoho_desk_tickets_count", json!({"status": "Open"})),
+        ("zoho_desk_tickets_move", json!({"ticketId": "1"})),
     ] {
         let err = gw.call(tool, args(a)).await.unwrap_err();
         assert_eq!(
@@ -395,4 +443,24 @@ async fn concurrency_cap_is_a_structured_429() {
         results.iter().any(Result::is_ok),
         "the call holding the slot succeeds"
     );
+}
+
+#[tokio::test]
+async fn zohos_token_limit_is_a_sentence_with_the_limit_and_when_to_retry() {
+    let (_sb, gw) = start(SandboxConfig {
+        max_tokens_per_window: 0,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let err = gw
+        .client()
+        .request(http::Method::GET, "/departments", &[], None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("at most 10 access tokens per refresh token in any 10 minutes"),
+        "{text}"
+    );
+    assert!(text.contains("retry after"), "{text}");
 }

@@ -70,17 +70,18 @@ impl HostedMcp {
             registry.clone(),
             gateways.clone(),
             HttpOptions {
-                allowed_hosts: vec![],
+                loopback_bound: true,
                 public_url: base_url.clone(),
+                ..HttpOptions::default()
             },
             cancel.clone(),
         );
         let stop = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        tokio::spawn(zoho_desk_mcp::server::listener::serve(
+            listener,
+            http::router(state),
+            async move { stop.cancelled().await },
+        ));
         Ok(HostedMcp {
             registry,
             gateways,

@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod cli;
 pub mod embedded;
 pub mod engine;
+pub mod error_text;
 pub mod eval;
 pub mod llm;
 pub mod mcp;

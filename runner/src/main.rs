@@ -1,9 +1,10 @@
 //! The `deskhand` binary: parses the command line and hands off to the library.
-//! Errors are printed as one sentence (with their causes) and a non-zero exit, never a panic.
+//! Errors are printed as one sentence (each cause once) and a non-zero exit, never a panic.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use deskhand::cli::output;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,8 +14,10 @@ async fn main() -> ExitCode {
     deskhand::telemetry::init(cli.log_format());
     match deskhand::cli::run(cli).await {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): it has what it wanted.
+        Err(err) if err.chain().any(|e| e.is::<output::ClosedPipe>()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            output::note(format_args!("error: {}", output::error_text(&err)));
             ExitCode::FAILURE
         }
     }

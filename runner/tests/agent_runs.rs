@@ -491,3 +491,186 @@ async fn a_write_whose_answer_was_lost_is_reconciled_not_sent_twice() {
         "{comment:?}"
     );
 }
+
+/// The system message of a recorded request.
+fn system_text(body: &Value) -> String {
+    agent::messages(body)[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Triages like [`agent::triage`], but answers the way a strict structured output does: every
+/// property present, the optional ones it has nothing for as `null`. Each turn reports a prompt
+/// cache hit for the static prefix.
+fn strict_triage(body: &Value) -> Step {
+    match agent::triage(body) {
+        Step::Text { .. } => Step::text(r#"{"decision": "assign", "confidence": null}"#),
+        other => other,
+    }
+    .with_usage(1200, 40)
+    .with_cached_tokens(1024)
+}
+
+#[tokio::test]
+async fn structured_outputs_are_sent_on_every_turn_and_the_strict_answer_is_accepted() {
+    let llm = ScriptedLlm::builder()
+        .responder(strict_triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let report = run(&setup, &workflow(&llm, 2, "apply", "")).await;
+    assert!(report.is_success(), "{report:#?}");
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 6);
+    let strict = json!({
+        "type": "json_schema",
+        "json_schema": {
+            "name": "final_answer",
+            "strict": true,
+            "schema": {
+                "type": "object",
+                "required": ["decision", "confidence"],
+                "additionalProperties": false,
+                "properties": {
+                    "decision": {"type": "string", "enum": ["assign", "abstain"]},
+                    "confidence": {"type": ["number", "null"]},
+                }
+            }
+        }
+    });
+    for r in &requests {
+        assert_eq!(r.response_format(), Some(&strict));
+        assert!(!r.tools().is_empty(), "the tools stay offered beside it");
+        assert!(
+            !system_text(&r.body).contains("satisfies this JSON Schema"),
+            "the provider holds the schema; the prompt does not repeat it"
+        );
+    }
+    // The static part comes first and is the same for every item; the item comes last.
+    let first_turns: Vec<_> = requests
+        .iter()
+        .filter(|r| tool_results(&r.body) == 0)
+        .collect();
+    assert_eq!(first_turns.len(), 2);
+    let (a, b) = (
+        agent::messages(&first_turns[0].body),
+        agent::messages(&first_turns[1].body),
+    );
+    assert_eq!(a[0], b[0], "one system message for every item");
+    assert_eq!(first_turns[0].tools(), first_turns[1].tools());
+    assert_ne!(a[1], b[1]);
+    assert_eq!(a.last().unwrap()["role"], "user");
+
+    // The null strict mode put for the optional confidence is not part of the answer.
+    for item in &report.items {
+        assert_eq!(item.output, Some(json!({"decision": "assign"})), "{item:?}");
+        assert_eq!(item.prompt_tokens, 3 * 1200);
+        assert_eq!(item.cached_tokens, 3 * 1024);
+    }
+    let detail = setup
+        .store
+        .run_detail(report.run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        detail
+            .attempts
+            .iter()
+            .flat_map(|a| &a.steps)
+            .all(|s| s.cached_tokens == 1024)
+    );
+    assert_eq!(detail.cached_tokens(), 6 * 1024);
+    assert!(detail.attempts.iter().all(|a| a.retries.is_empty()));
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_response_format_makes_the_run_fall_back_and_finish() {
+    let llm = ScriptedLlm::builder()
+        .rejecting_response_format()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    // One item at a time, so the first item meets the refusal and the second never asks.
+    let report = run(
+        &setup,
+        &workflow(&llm, 2, "apply", "limits: { concurrency: 1 }\n"),
+    )
+    .await;
+    assert!(report.is_success(), "{report:#?}");
+    let requests = llm.requests();
+    assert_eq!(
+        requests.len(),
+        1 + 6,
+        "one refusal, then three turns per item"
+    );
+    assert!(requests[0].response_format().is_some());
+    for r in &requests[1..] {
+        assert_eq!(
+            r.response_format(),
+            None,
+            "remembered for the rest of the run"
+        );
+        let system = system_text(&r.body);
+        assert!(system.contains("satisfies this JSON Schema"), "{system}");
+        assert!(
+            system.contains(r#""enum":["assign","abstain"]"#),
+            "{system}"
+        );
+    }
+    // The refused request is repeated as it was, with the schema in the prompt instead.
+    assert_eq!(
+        agent::messages(&requests[0].body)[1],
+        agent::messages(&requests[1].body)[1]
+    );
+    for id in ticket_ids(&report) {
+        let state = setup.backend.sandbox.admin().state_json();
+        assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    }
+
+    let detail = setup
+        .store
+        .run_detail(report.run.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let retries: Vec<_> = detail
+        .attempts
+        .iter()
+        .flat_map(|a| &a.retries)
+        .chain(&detail.retries)
+        .collect();
+    assert_eq!(retries.len(), 1, "recorded once: {retries:?}");
+    assert_eq!(retries[0].layer, RetryLayer::Llm);
+    assert!(retries[0].reason.contains("response_format"), "{retries:?}");
+    assert_eq!(
+        retries[0].item_key.as_deref(),
+        Some(report.items[0].key.as_str())
+    );
+}
+
+#[tokio::test]
+async fn structured_output_false_sends_no_response_format() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let name = common::unique_name("triage");
+    let yaml = agent::workflow_yaml(&name, &llm.base_url(), 1, "apply", "").replace(
+        "name: scripted }",
+        "name: scripted, structured_output: false }",
+    );
+    assert!(yaml.contains("structured_output: false"));
+    let wf = agent::load(&agent::write_workflow(&yaml));
+    let report = run(&setup, &wf).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert_eq!(llm.hits(), 3);
+    for r in llm.requests() {
+        assert_eq!(r.response_format(), None);
+        assert!(system_text(&r.body).contains("satisfies this JSON Schema"));
+    }
+}

@@ -188,7 +188,10 @@ fn close(a: &Value, b: f64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn triage_eval_scores_what_the_model_did_to_the_sandbox() {
-    let llm = ScriptedLlm::builder().responder(triage_model).start().await;
+    let llm = ScriptedLlm::builder()
+        .responder(|body: &Value| triage_model(body).with_cached_tokens(4))
+        .start()
+        .await;
     let dataset = subset(&[RIGHT, WRONG_AGENT, INJECTED]);
     let report = eval(
         "triage-and-assign",
@@ -221,6 +224,7 @@ async fn triage_eval_scores_what_the_model_did_to_the_sandbox() {
     assert_eq!(u["llm_round_trips"], 4, "{u}");
     assert_eq!(u["prompt_tokens"], 4 * DEFAULT_PROMPT_TOKENS, "{u}");
     assert_eq!(u["completion_tokens"], 4 * DEFAULT_COMPLETION_TOKENS, "{u}");
+    assert_eq!(u["cached_tokens"], 4 * 4, "{u}");
     assert_eq!(llm.hits(), 4);
     assert!(
         llm.requests().iter().all(|r| r.body["model"] == "scripted"),

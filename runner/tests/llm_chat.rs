@@ -203,7 +203,9 @@ async fn parallel_tool_calls_are_all_parsed() {
 async fn usage_is_reported_per_call_and_adds_up() {
     let llm = ScriptedLlm::start([
         Step::tool_call("list_all_zoho_desk_tickets", json!({})).with_usage(120, 30),
-        Step::text("done").with_usage(200, 15),
+        Step::text("done")
+            .with_usage(200, 15)
+            .with_cached_tokens(128),
         Step::text("no usage").without_usage(),
     ])
     .await;
@@ -224,12 +226,14 @@ async fn usage_is_reported_per_call_and_adds_up() {
             TokenUsage {
                 prompt_tokens: 120,
                 completion_tokens: 30,
-                total_tokens: 150
+                total_tokens: 150,
+                cached_tokens: 0,
             },
             TokenUsage {
                 prompt_tokens: 200,
                 completion_tokens: 15,
-                total_tokens: 215
+                total_tokens: 215,
+                cached_tokens: 128,
             },
             TokenUsage::default(),
         ]
@@ -239,7 +243,8 @@ async fn usage_is_reported_per_call_and_adds_up() {
         TokenUsage {
             prompt_tokens: 320,
             completion_tokens: 45,
-            total_tokens: 365
+            total_tokens: 365,
+            cached_tokens: 128,
         }
     );
 }

@@ -24,6 +24,7 @@ fn model(provider: Provider) -> ModelSettings {
         azure: None,
         max_completion_tokens: None,
         tool_choice_required: false,
+        structured_output: true,
     }
 }
 
@@ -51,6 +52,10 @@ fn openai_from_the_environment() {
     assert_eq!(s.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
     assert_eq!(s.organization.as_deref(), Some("org-1"));
     assert_eq!(s.base_url, None);
+    assert!(
+        s.structured_output,
+        "structured outputs are on unless a workflow says otherwise"
+    );
 }
 
 #[test]
@@ -86,6 +91,7 @@ fn workflow_block_merges_with_the_environment() {
         temperature: Some(0.0),
         max_completion_tokens: Some(512),
         tool_choice_required: true,
+        structured_output: false,
         ..model(Provider::OpenaiCompatible)
     };
     // OPENAI_API_KEY is not sent to a server the workflow did not say it belongs to.
@@ -101,6 +107,7 @@ fn workflow_block_merges_with_the_environment() {
     assert_eq!(s.temperature, Some(0.0));
     assert_eq!(s.max_completion_tokens, Some(512));
     assert!(s.tool_choice_required);
+    assert!(!s.structured_output);
 
     let err = LlmSettings::resolve(Some(&m), env(&[])).unwrap_err();
     assert!(matches!(err, LlmError::Config(_)));

@@ -79,3 +79,65 @@ async fn a_closure_and_a_budget_learned_by_one_replica_hold_for_another() {
         );
     }
 }
+
+#[tokio::test]
+async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_out() {
+    use deskhand::store::Reservation;
+    for backend in common::store_backends() {
+        let (one, two) = (backend.open().await, backend.open().await);
+        let connection = common::unique_name("zoho");
+        assert_eq!(
+            one.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Unmetered,
+            "{}: nothing known yet",
+            backend.name
+        );
+        one.share_budget(&connection, Some(7), Some(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            one.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            one.shared_budget(&connection).await.unwrap().remaining,
+            Some(1)
+        );
+        // An answer that knows nothing of the two calls in flight reports 7 left: taken as it is,
+        // it would hand their 6 credits out again.
+        one.share_budget(&connection, Some(7), Some(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            one.shared_budget(&connection).await.unwrap().remaining,
+            Some(1),
+            "{}: net of the reservations in flight",
+            backend.name
+        );
+        one.release_credits(&connection).await.unwrap();
+        one.release_credits(&connection).await.unwrap();
+        // One credit left: a single process calls to learn the reset, the other waits for it.
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Probe
+        );
+        assert_eq!(
+            one.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Wait
+        );
+        assert_eq!(
+            two.reserve_credits(&connection, 3).await.unwrap(),
+            Reservation::Wait
+        );
+        // The probe's 429 closes the gate for everyone and forgets the spent window's budget.
+        let until = chrono::Utc::now().timestamp_millis() + 30_000;
+        two.share_closure(&connection, until).await.unwrap();
+        let shared = one.shared_budget(&connection).await.unwrap();
+        assert_eq!(shared.closed_until, Some(until), "{}", backend.name);
+        assert_eq!(shared.remaining, None);
+    }
+}

@@ -205,7 +205,9 @@ async fn wait_for_store(url: &str) -> Store {
 #[tokio::test]
 async fn run_exits_non_zero_when_an_item_fails_and_explains_a_missing_workflow() {
     let llm = ScriptedLlm::builder()
-        .responder(|_: &Value| deskhand_e2e::scripted_llm::Step::text("not json"))
+        .responder(|_: &Value| {
+            deskhand_e2e::scripted_llm::Step::text("not json").with_cached_tokens(4)
+        })
         .start()
         .await;
     let backend = common::sandbox().await;
@@ -231,6 +233,33 @@ async fn run_exits_non_zero_when_an_item_fails_and_explains_a_missing_workflow()
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("failed"), "{stdout}");
     assert!(stdout.contains("output schema"), "{stdout}");
+    // One answer and one correction, 11 + 7 tokens each, 4 of the prompt's from the cache.
+    assert!(
+        stdout.contains("tokens: 22 prompt (8 cached) + 14 completion = 36, 36 per item"),
+        "{stdout}"
+    );
+    let out = deskhand(&backend.sandbox)
+        .args(["history", "--database-url", db.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("36 (8 cached)"), "{listing}");
+    let out = deskhand(&backend.sandbox)
+        .args(["history", "1", "--database-url", db.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let detail = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        detail.contains("tokens: 22 prompt (8 cached) + 14 completion = 36, 36 per item"),
+        "{detail}"
+    );
+    assert!(detail.contains("11 (4 cached)+7 tokens"), "{detail}");
+    assert!(
+        detail.contains(": failed, 36 (8 cached) tokens"),
+        "{detail}"
+    );
 
     let out = deskhand(&backend.sandbox)
         .args([

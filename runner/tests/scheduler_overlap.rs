@@ -1,6 +1,7 @@
 //! Overlap in a running scheduler, with a manual clock so ticks come exactly when the test says:
 //! `skip` records a skipped run for a tick that meets a run in flight (here or on another
-//! replica), `queue` runs it after the one in flight, and a dead replica's run does not block.
+//! replica, however many skipped ticks came since), `queue` runs it after the one in flight, and
+//! a dead replica's run does not block: it is closed as interrupted once its lease lapses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,12 +10,12 @@ mod scheduler_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use deskhand::engine::Engine;
 use deskhand::mcp::EmbeddedServer;
 use deskhand::scheduler::overlap::{self, Action, Busy};
 use deskhand::scheduler::{self, Metrics, SchedulerConfig, SchedulerHandle};
-use deskhand::store::{Clock, ManualClock, NewRun, Run, RunFilter, RunStatus, Store};
+use deskhand::store::{Clock, ManualClock, NewRun, Run, RunFilter, RunStatus, Store, Trigger};
 use deskhand::workflow::OverlapPolicy;
 use scheduler_support::*;
 
@@ -32,6 +33,15 @@ struct Fixture {
 
 impl Fixture {
     async fn start(overlap: &str) -> Fixture {
+        let url = zoho_desk_mcp::registry::database::sqlite_url(
+            common::temp_path("overlap", "db").to_str().unwrap(),
+        );
+        Fixture::start_on(overlap, &url).await
+    }
+
+    /// The fixture on the store at `url`; the store and the scheduler share the manual clock,
+    /// so leases lapse when the test moves it.
+    async fn start_on(overlap: &str, url: &str) -> Fixture {
         // Two tickets, both in every run's scope.
         let sandbox = common::sandbox_with(zoho_desk_sandbox::SandboxConfig {
             seed_data: Some(common::seed_with_tickets(2)),
@@ -53,14 +63,14 @@ impl Fixture {
             .replace("limit: 12", "limit: 2")
             .replace("max_items: 12", "max_items: 2"),
         );
-        let url = zoho_desk_mcp::registry::database::sqlite_url(
-            common::temp_path("overlap", "db").to_str().unwrap(),
-        );
-        let store = Store::connect(&url).await.unwrap();
-        let engine = Engine::new(store.clone(), format!("{name}-owner"))
-            .with_embedded(EmbeddedServer::new(sandbox.gateway.clone()));
         let t0 = Utc::now().timestamp_millis() / 10_000 * 10_000;
         let clock = ManualClock::new(t0);
+        let store = Store::connect(url)
+            .await
+            .unwrap()
+            .with_clock(Clock::Manual(clock.clone()));
+        let engine = Engine::new(store.clone(), format!("{name}-owner"))
+            .with_embedded(EmbeddedServer::new(sandbox.gateway.clone()));
         let metrics = Metrics::new();
         let mut config = SchedulerConfig::new(&dir);
         config.clock = Clock::Manual(clock.clone());
@@ -100,6 +110,22 @@ impl Fixture {
         .await
     }
 
+    /// The run of the tick once it is past `queued`.
+    async fn started_run_for(&self, secs: i64) -> Run {
+        let at = self.t0 + secs * 1000;
+        wait_for(
+            Duration::from_secs(60),
+            &format!("tick +{secs}s to start"),
+            || async {
+                self.runs()
+                    .await
+                    .into_iter()
+                    .find(|r| r.scheduled_for == Some(at) && r.status != RunStatus::Queued)
+            },
+        )
+        .await
+    }
+
     async fn finished_run_for(&self, secs: i64) -> Run {
         let at = self.t0 + secs * 1000;
         wait_for(
@@ -109,7 +135,7 @@ impl Fixture {
                 self.runs()
                     .await
                     .into_iter()
-                    .find(|r| r.scheduled_for == Some(at) && r.status != RunStatus::Running)
+                    .find(|r| r.scheduled_for == Some(at) && !r.status.is_open())
             },
         )
         .await
@@ -119,19 +145,93 @@ impl Fixture {
         self.store
             .list_runs(&RunFilter {
                 workflow: Some(self.name.clone()),
-                limit: 100,
+                limit: 1000,
             })
             .await
             .unwrap()
     }
 }
 
+/// Another replica's long run stays live through more skipped ticks than any page of recent
+/// rows holds: every tick meeting it is skipped, none starts a concurrent run.
+async fn many_skipped_ticks_never_hide_a_live_run_on(url: &str, backend: &str) {
+    let fx = Fixture::start_on("skip", url).await;
+    // A run elsewhere, live (its process renews its lease, and it holds an item's lease).
+    let elsewhere = fx
+        .store
+        .create_run(&NewRun::new(&fx.name, Trigger::Cli, "elsewhere"))
+        .await
+        .unwrap();
+    fx.store
+        .offer_items(&fx.name, &[("busy-item".to_owned(), None)], 3)
+        .await
+        .unwrap();
+    fx.store
+        .claim_item(
+            &fx.name,
+            "busy-item",
+            "elsewhere",
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap()
+        .expect("the item is free");
+    const TICKS: i64 = 30;
+    for k in 1..=TICKS {
+        fx.tick(k * 10);
+        let run = fx.finished_run_for(k * 10).await;
+        assert_eq!(
+            run.status,
+            RunStatus::Skipped,
+            "{backend}: tick {k} of {TICKS} met the live run elsewhere: {run:?}"
+        );
+        // The live run elsewhere renews its lease, as its process would.
+        assert!(
+            fx.store
+                .renew_run(elsewhere, Duration::from_secs(600))
+                .await
+                .unwrap()
+        );
+    }
+    let runs = fx.runs().await;
+    let started: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.id != elsewhere && r.status != RunStatus::Skipped)
+        .collect();
+    assert!(
+        started.is_empty(),
+        "{backend}: concurrent runs started: {started:?}"
+    );
+    assert_eq!(fx._llm.hits(), 0, "{backend}: no item was worked");
+    fx.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn many_skipped_ticks_never_hide_a_live_run_sqlite() {
+    let url = zoho_desk_mcp::registry::database::sqlite_url(
+        common::temp_path("overlap", "db").to_str().unwrap(),
+    );
+    many_skipped_ticks_never_hide_a_live_run_on(&url, "SQLite").await;
+}
+
+#[tokio::test]
+async fn many_skipped_ticks_never_hide_a_live_run_postgres() {
+    let Some(url) = deskhand_e2e::postgres::test_url() else {
+        return;
+    };
+    many_skipped_ticks_never_hide_a_live_run_on(&url, "PostgreSQL").await;
+}
+
 #[tokio::test]
 async fn skip_records_a_skipped_run_for_a_tick_that_meets_a_run_in_flight() {
     let fx = Fixture::start("skip").await;
     fx.tick(10);
-    let first = fx.run_for(10).await;
-    assert_eq!(first.status, RunStatus::Running);
+    let first = fx.started_run_for(10).await;
+    assert_eq!(
+        first.status,
+        RunStatus::Running,
+        "the tick got its turn at once"
+    );
     fx.tick(20);
     let skipped = fx.finished_run_for(20).await;
     assert_eq!(skipped.status, RunStatus::Skipped);
@@ -205,11 +305,19 @@ async fn queue_runs_the_tick_after_the_run_in_flight_and_keeps_one_waiting() {
 async fn another_replicas_live_run_makes_the_tick_skip_but_a_dead_ones_does_not() {
     let fx = Fixture::start("skip").await;
     // A replica elsewhere claimed the previous tick moments ago and is still running it.
-    fx.store
-        .claim_tick_run(&NewRun::tick(&fx.name, fx.t0, "elsewhere"))
+    let elsewhere = fx
+        .store
+        .claim_tick_run(&NewRun::tick(&fx.name, fx.t0, "elsewhere").lease(Duration::from_secs(60)))
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(
+        fx.store
+            .take_turn(elsewhere, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        deskhand::store::RunTurn::Started
+    );
     fx.tick(10);
     let skipped = fx.finished_run_for(10).await;
     assert_eq!(skipped.status, RunStatus::Skipped);
@@ -221,12 +329,21 @@ async fn another_replicas_live_run_makes_the_tick_skip_but_a_dead_ones_does_not(
             .contains("another replica"),
         "{skipped:?}"
     );
-    // An hour later that run is still `running` in the store, but its replica holds no lease:
-    // it died. It no longer blocks the schedule.
+    // An hour later that run is still `running` in the store, but its replica stopped renewing
+    // its lease: it died. It no longer blocks the schedule, and it is closed as interrupted.
     let later = 3600;
     fx.tick(later);
     let run = fx.finished_run_for(later).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let dead = fx.store.get_run(elsewhere).await.unwrap().unwrap();
+    assert_eq!(dead.status, RunStatus::Interrupted, "{dead:?}");
+    assert!(
+        dead.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("elsewhere"),
+        "the reason names the owner: {dead:?}"
+    );
     fx.handle.shutdown().await;
 }
 
@@ -261,19 +378,4 @@ fn overlap_decisions() {
         overlap::decide(OverlapPolicy::Queue, local_queued),
         Action::Skip(_)
     ));
-
-    let started: DateTime<Utc> = Utc::now();
-    let t = started.timestamp_millis();
-    assert!(
-        overlap::remote_run_alive(t, false, t + 1_000, 150_000),
-        "young run"
-    );
-    assert!(
-        !overlap::remote_run_alive(t, false, t + 600_000, 150_000),
-        "old, no lease"
-    );
-    assert!(
-        overlap::remote_run_alive(t, true, t + 600_000, 150_000),
-        "old, leasing"
-    );
 }

@@ -58,7 +58,11 @@ async fn reload_applies_changes_without_dropping_the_run_in_flight() {
     clock.set(t0 + 10_000);
     handle.wake(&a);
     let running = wait_for(Duration::from_secs(30), "a's run", || async {
-        runs_of(a.clone()).await.into_iter().next()
+        // Past `queued`: the tick has its turn.
+        runs_of(a.clone())
+            .await
+            .into_iter()
+            .find(|r| r.status != RunStatus::Queued)
     })
     .await;
     assert_eq!(running.status, RunStatus::Running);
@@ -108,7 +112,7 @@ async fn reload_applies_changes_without_dropping_the_run_in_flight() {
         runs_of(a.clone())
             .await
             .into_iter()
-            .find(|r| r.status != RunStatus::Running)
+            .find(|r| !r.status.is_open())
     })
     .await;
     assert_eq!(finished.status, RunStatus::Succeeded, "{finished:?}");

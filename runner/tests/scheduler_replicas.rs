@@ -1,10 +1,12 @@
 //! The headline guarantee, on PostgreSQL: three `deskhand schedule` replicas on one database and
-//! one sandbox, a tick every two seconds, writes applied. Every (workflow, scheduled_for) runs
-//! exactly once, every ticket is handled exactly once, and a replica killed with SIGKILL mid-run
-//! loses nothing: the others take its items over once its leases lapse.
+//! one sandbox, a tick every two seconds, writes applied. Every (workflow, scheduled_for) is
+//! *executed* at most once (counted from what the replicas did and what the model was sent, not
+//! from the run table, whose UNIQUE key could not show a duplicate), every ticket is handled
+//! exactly once, and a replica killed with SIGKILL mid-run loses nothing: its run is closed as
+//! interrupted and the others take its items over once its leases lapse.
 //!
-//! Needs `DESKHAND_TEST_POSTGRES_URL`; without it the test says it was skipped, except under
-//! `CI=true`, where it fails.
+//! Needs `DESKHAND_TEST_POSTGRES_URL` (see `deskhand_e2e::postgres`: under CI its absence fails
+//! the test; elsewhere the skip is reported in the test output).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,30 +15,18 @@ mod scheduler_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use deskhand::store::{ItemStatus, RunFilter, Store};
+use deskhand::store::{ItemStatus, RunFilter, RunStatus, Store};
 use scheduler_support::*;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
 const TICKETS: usize = 12;
 
-fn postgres_url() -> Option<String> {
-    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "DESKHAND_TEST_POSTGRES_URL is not set, but CI must run the PostgreSQL tests"
-            );
-            eprintln!("skipped: DESKHAND_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
-    let Some(pg) = postgres_url() else { return };
+    let Some(pg) = deskhand_e2e::postgres::test_url() else {
+        return;
+    };
     zoho_desk_mcp::install_crypto_provider();
 
     // One sandbox process, shared by every replica through the ZOHO_* variables.
@@ -84,8 +74,10 @@ async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
             "*/2 * * * * *",
             &llm.base_url(),
             &name,
-            // A short item_timeout makes a dead replica's leases lapse quickly (timeout + 30 s).
-            "overlap: skip\nlimits: { item_timeout: 5s, concurrency: 2 }\n",
+            // A short item_timeout makes a dead replica's leases lapse quickly (one lease is
+            // 5s x 1.25 + 1s). `queue`: a tick meeting a run in flight waits for its turn, across
+            // replicas, so a tick that went to two replicas would be executed twice, not skipped.
+            "overlap: queue\nlimits: { item_timeout: 5s, concurrency: 2 }\n",
         ),
     );
 
@@ -132,6 +124,18 @@ async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
     let (_, mut killed) = replicas.remove(victim);
     killed.child.start_kill().unwrap();
     killed.child.wait().await.unwrap();
+    let killed_runs: Vec<i64> = store
+        .list_runs(&RunFilter {
+            workflow: Some(name.clone()),
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.owner == victim_owner && r.status == RunStatus::Running)
+        .map(|r| r.id)
+        .collect();
+    assert!(!killed_runs.is_empty(), "the victim was running a run");
 
     // Every ticket gets handled, including the one the dead replica was working on.
     let items = wait_for(
@@ -184,7 +188,59 @@ async fn three_replicas_run_each_tick_once_and_survive_a_kill() {
         );
     }
 
-    // Exactly one run per tick, across all replicas.
+    // Each tick executed at most once, across all replicas (the killed one included), counted
+    // from what the replicas did: the run starts they logged...
+    let mut starts: BTreeMap<String, usize> = BTreeMap::new();
+    for logs in replicas
+        .iter()
+        .map(|(_, p)| &p.logs)
+        .chain(std::iter::once(&killed.logs))
+    {
+        for line in logs.lock().unwrap().iter() {
+            let message = line["fields"]["message"].as_str().unwrap_or_default();
+            if message.contains("tick claimed; run starting")
+                || message.contains("queued tick starting")
+            {
+                let tick = line["fields"]["scheduled_for"].as_str().unwrap().to_owned();
+                *starts.entry(tick).or_default() += 1;
+            }
+        }
+    }
+    assert!(starts.len() >= 2, "runs started: {starts:?}");
+    assert!(
+        starts.values().all(|n| *n == 1),
+        "a tick was executed more than once: {starts:?}"
+    );
+    // ... and the runs the model was asked to work for each tick.
+    let executions = executions_per_tick(&llm.requests());
+    assert!(!executions.is_empty(), "the model was asked nothing");
+    assert!(
+        executions.values().all(|runs| runs.len() == 1),
+        "a tick was executed by several runs: {executions:?}"
+    );
+
+    // Every run is closed; the killed replica's is interrupted, not running forever.
+    let runs = store
+        .list_runs(&RunFilter {
+            workflow: Some(name.clone()),
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| !r.status.is_open()), "{runs:?}");
+    for id in &killed_runs {
+        let run = runs.iter().find(|r| r.id == *id).unwrap();
+        assert_eq!(run.status, RunStatus::Interrupted, "{run:?}");
+        assert!(
+            run.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&victim_owner),
+            "{run:?}"
+        );
+    }
+
+    // One run row per tick, across all replicas.
     let runs = store
         .list_runs(&RunFilter {
             workflow: Some(name.clone()),

@@ -16,6 +16,7 @@ fn step(step: i64, prompt: i64, completion: i64) -> NewLlmStep {
         model: "gpt-4.1-mini".into(),
         prompt_tokens: prompt,
         completion_tokens: completion,
+        cached_tokens: 0,
         latency_ms: 420,
         finish_reason: Some("tool_calls".into()),
     }
@@ -35,7 +36,11 @@ async fn a_run_detail_holds_attempts_steps_tool_calls_and_retries() {
         let first = store.start_attempt(run, "101", 1).await.unwrap();
         let second = store.start_attempt(run, "102", 2).await.unwrap();
         store.record_step(first, &step(1, 1000, 50)).await.unwrap();
-        store.record_step(first, &step(2, 1400, 80)).await.unwrap();
+        let cached = NewLlmStep {
+            cached_tokens: 1024,
+            ..step(2, 1400, 80)
+        };
+        store.record_step(first, &cached).await.unwrap();
         let long = "x".repeat(10_000);
         store
             .record_tool_call(
@@ -116,9 +121,10 @@ async fn a_run_detail_holds_attempts_steps_tool_calls_and_retries() {
                 finished.steps,
                 finished.tool_calls,
                 finished.prompt_tokens,
-                finished.completion_tokens
+                finished.completion_tokens,
+                finished.cached_tokens
             ),
-            (2, 2, 2400, 130),
+            (2, 2, 2400, 130, 1024),
             "{name}: totals come from the detail"
         );
         assert!(finished.duration_ms().is_some(), "{name}");
@@ -154,6 +160,24 @@ async fn a_run_detail_holds_attempts_steps_tool_calls_and_retries() {
         assert_eq!(detail.attempts.len(), 2, "{name}");
         assert_eq!(detail.prompt_tokens(), 2400, "{name}");
         assert_eq!(detail.completion_tokens(), 130, "{name}");
+        assert_eq!(detail.cached_tokens(), 1024, "{name}");
+        let totals = store.run_tokens(&[run, run + 1_000_000]).await.unwrap();
+        assert_eq!(
+            totals.get(&run),
+            Some(&deskhand::store::RunTokens {
+                items: 2,
+                prompt_tokens: 2400,
+                completion_tokens: 130,
+                cached_tokens: 1024,
+            }),
+            "{name}"
+        );
+        assert_eq!(
+            totals.len(),
+            1,
+            "{name}: a run without attempts has no entry"
+        );
+        assert_eq!(totals[&run].per_item(), 1265, "{name}");
         let a = &detail.attempts[0];
         assert_eq!(
             (a.attempt.item_key.as_str(), a.attempt.attempt),
@@ -163,8 +187,11 @@ async fn a_run_detail_holds_attempts_steps_tool_calls_and_retries() {
         assert_eq!(a.attempt.workflow, wf, "{name}");
         assert_eq!(a.attempt.output, Some(json!({"assigneeId": "7"})), "{name}");
         assert_eq!(
-            a.steps.iter().map(|s| s.step).collect::<Vec<_>>(),
-            vec![1, 2],
+            a.steps
+                .iter()
+                .map(|s| (s.step, s.cached_tokens))
+                .collect::<Vec<_>>(),
+            vec![(1, 0), (2, 1024)],
             "{name}"
         );
         assert_eq!(

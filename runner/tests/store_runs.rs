@@ -4,8 +4,11 @@
 mod common;
 
 use common::{store_backends, unique_name};
+use std::time::Duration;
+
 use deskhand::store::{
-    ManualClock, NewRun, RunCounts, RunFilter, RunFinish, RunStatus, StoreError, Trigger,
+    Clock, ManualClock, NewRun, RunCounts, RunFilter, RunFinish, RunStatus, RunTurn, StoreError,
+    Trigger,
 };
 use serde_json::json;
 
@@ -272,5 +275,222 @@ async fn opening_an_already_migrated_database_is_harmless() {
             .unwrap();
         assert!(b.get_run(id).await.unwrap().is_some(), "{name}");
         assert!(first.get_run(id).await.unwrap().is_some(), "{name}");
+    }
+}
+
+/// Finishes a run as succeeded.
+fn succeeded() -> RunFinish {
+    RunFinish {
+        status: RunStatus::Succeeded,
+        summary: json!({}),
+        counts: RunCounts::default(),
+        error: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_ticks_on_two_replicas_start_one_at_a_time() {
+    for backend in store_backends() {
+        let name = backend.name;
+        // Two pools, as two replicas would have.
+        let a = backend.open().await;
+        let b = backend.open().await;
+        let lease = Duration::from_secs(60);
+        for round in 0..20 {
+            let workflow = unique_name("turns");
+            // A run in flight; each replica then claims a tick, which has to wait.
+            let live = a
+                .create_run(&NewRun::new(&workflow, Trigger::Cli, "replica-c"))
+                .await
+                .unwrap();
+            let tick_a = a
+                .claim_tick_run(&NewRun::tick(&workflow, 1_000, "replica-a").lease(lease))
+                .await
+                .unwrap()
+                .unwrap();
+            let tick_b = b
+                .claim_tick_run(&NewRun::tick(&workflow, 2_000, "replica-b").lease(lease))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                a.get_run(tick_a).await.unwrap().unwrap().status,
+                RunStatus::Queued,
+                "{name}: a claimed tick is queued until it gets its turn"
+            );
+            for (store, tick) in [(&a, tick_a), (&b, tick_b)] {
+                match store.take_turn(tick, lease).await.unwrap() {
+                    RunTurn::Waiting {
+                        behind,
+                        queued_elsewhere,
+                    } => {
+                        assert_eq!(behind.id, live, "{name}");
+                        assert!(queued_elsewhere, "{name}: the other tick waits too");
+                    }
+                    RunTurn::Started => panic!("{name}: started beside a live run"),
+                }
+            }
+            // The run in flight ends; both replicas ask at the same moment.
+            a.finish_run(live, &succeeded()).await.unwrap();
+            let (turn_a, turn_b) =
+                tokio::join!(a.take_turn(tick_a, lease), b.take_turn(tick_b, lease));
+            let (turn_a, turn_b) = (turn_a.unwrap(), turn_b.unwrap());
+            let started: Vec<i64> = [(tick_a, &turn_a), (tick_b, &turn_b)]
+                .iter()
+                .filter(|(_, t)| **t == RunTurn::Started)
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(
+                started.len(),
+                1,
+                "{name}: round {round}: exactly one queued tick starts ({turn_a:?}, {turn_b:?})"
+            );
+            let (winner, loser) = if started[0] == tick_a {
+                (tick_a, tick_b)
+            } else {
+                (tick_b, tick_a)
+            };
+            let turn_loser = if loser == tick_a { &turn_a } else { &turn_b };
+            assert!(
+                matches!(turn_loser, RunTurn::Waiting { behind, .. } if behind.id == winner),
+                "{name}: the other waits behind the winner: {turn_loser:?}"
+            );
+            let statuses = [status(&a, winner).await, status(&a, loser).await];
+            assert_eq!(statuses, [RunStatus::Running, RunStatus::Queued], "{name}");
+            // Once the winner is done, the loser gets its turn.
+            a.finish_run(winner, &succeeded()).await.unwrap();
+            assert_eq!(
+                a.take_turn(loser, lease).await.unwrap(),
+                RunTurn::Started,
+                "{name}"
+            );
+            a.finish_run(loser, &succeeded()).await.unwrap();
+            // A closed run never gets a turn.
+            assert!(
+                matches!(
+                    a.take_turn(loser, lease).await,
+                    Err(StoreError::RunFinished { .. })
+                ),
+                "{name}"
+            );
+        }
+    }
+}
+
+async fn status(store: &deskhand::store::Store, id: i64) -> RunStatus {
+    store.get_run(id).await.unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn a_dead_owners_run_is_closed_when_its_lease_lapses_and_its_items_are_offered_again() {
+    for backend in store_backends() {
+        let name = backend.name;
+        let clock = ManualClock::new(1_900_000_000_000);
+        let store = backend
+            .open()
+            .await
+            .with_clock(Clock::Manual(clock.clone()));
+        let workflow = unique_name("lapsed");
+        let lease = Duration::from_secs(10);
+        // The dead replica: a run and an item, both under leases it will never renew.
+        let run = store
+            .create_run(&NewRun::new(&workflow, Trigger::Schedule, "dead-replica").lease(lease))
+            .await
+            .unwrap();
+        store
+            .offer_items(&workflow, &[("ticket-1".to_owned(), None)], 3)
+            .await
+            .unwrap();
+        store
+            .claim_item(&workflow, "ticket-1", "dead-replica", lease)
+            .await
+            .unwrap()
+            .unwrap();
+        // A live run on another replica, renewing its lease.
+        let live = store
+            .create_run(&NewRun::new(&workflow, Trigger::Schedule, "live-replica").lease(lease))
+            .await
+            .unwrap();
+
+        clock.advance(Duration::from_secs(8));
+        assert!(store.renew_run(live, lease).await.unwrap(), "{name}");
+        assert!(
+            store
+                .close_lapsed_runs(Some(&workflow))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: nothing lapsed yet"
+        );
+        assert!(
+            store
+                .claim_item(&workflow, "ticket-1", "live-replica", lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: the item is still held"
+        );
+        let live_ids: Vec<i64> = store
+            .live_runs(&workflow)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(live_ids, [run, live], "{name}");
+
+        clock.advance(Duration::from_secs(3));
+        let live_ids: Vec<i64> = store
+            .live_runs(&workflow)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(live_ids, [live], "{name}: the dead run is no longer live");
+        let closed = store.close_lapsed_runs(Some(&workflow)).await.unwrap();
+        assert_eq!(closed.len(), 1, "{name}: {closed:?}");
+        let closed = store.get_run(run).await.unwrap().unwrap();
+        assert_eq!(closed.status, RunStatus::Interrupted, "{name}");
+        assert!(closed.finished_at.is_some(), "{name}");
+        let reason = closed.error.clone().unwrap_or_default();
+        assert!(
+            reason.contains("dead-replica") && reason.contains("lease lapsed"),
+            "{name}: the reason names the owner and the cause: {reason}"
+        );
+        // Its item is offered again, first among the unfinished, and another replica takes it.
+        let unfinished = store.resumable_items(&workflow, 3).await.unwrap();
+        assert_eq!(unfinished.len(), 1, "{name}");
+        assert_eq!(unfinished[0].0, "ticket-1", "{name}");
+        assert!(
+            store
+                .claim_item(&workflow, "ticket-1", "live-replica", lease)
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}: the item is taken over"
+        );
+        // Closed once: not again, the live run is untouched, and the dead one cannot finish.
+        assert!(
+            store
+                .close_lapsed_runs(Some(&workflow))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            store.get_run(live).await.unwrap().unwrap().status,
+            RunStatus::Running,
+            "{name}"
+        );
+        assert!(!store.renew_run(run, lease).await.unwrap(), "{name}");
+        assert!(
+            matches!(
+                store.finish_run(run, &succeeded()).await,
+                Err(StoreError::RunFinished { .. })
+            ),
+            "{name}: an interrupted run is never reported as succeeded"
+        );
     }
 }

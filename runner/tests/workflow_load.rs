@@ -331,14 +331,12 @@ fn load_all_reports_every_broken_file() {
 fn duplicate_names_across_files_are_refused() {
     let dir = std::env::temp_dir().join(format!("deskhand-dup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let prompt = fixtures().join("prompts/plain.md");
+    // Prompts stay inside the workflow's directory.
+    std::fs::copy(fixtures().join("prompts/plain.md"), dir.join("plain.md")).unwrap();
     for file in ["a.yaml", "b.yml"] {
         std::fs::write(
             dir.join(file),
-            format!(
-                "version: 1\nname: same\ndescription: d\ntools: []\nprompt: {}\ninputs: {{ department: x }}\n",
-                prompt.display()
-            ),
+            "version: 1\nname: same\ndescription: d\ntools: []\nprompt: plain.md\ninputs: { department: x }\n",
         )
         .unwrap();
     }

@@ -125,6 +125,22 @@ fn tickets(backend: &SandboxBackend) -> HashMap<String, Value> {
         .collect()
 }
 
+/// The seed's reply addresses: (address, department or none for every department).
+fn reply_addresses(backend: &SandboxBackend) -> Vec<(String, Option<String>)> {
+    backend.sandbox.admin().state_json()["supportEmailAddresses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a["address"].as_str()?.to_owned(),
+                a["departmentId"].as_str().map(str::to_owned),
+            ))
+        })
+        .collect()
+}
+
 fn comments(ticket: &Value) -> Vec<Value> {
     ticket["comments"].as_array().cloned().unwrap_or_default()
 }
@@ -136,6 +152,21 @@ fn new_comments(before: &Value, after: &Value) -> Vec<Value> {
         .map(|c| c.iter().map(|x| &x["id"]).collect())
         .unwrap_or_default();
     comments(after)
+        .into_iter()
+        .filter(|c| !old.contains(&&c["id"]))
+        .collect()
+}
+
+/// Threads in `after` that were not in `before`.
+fn new_threads(before: &Value, after: &Value) -> Vec<Value> {
+    let old: Vec<&Value> = before["threads"]
+        .as_array()
+        .map(|c| c.iter().map(|x| &x["id"]).collect())
+        .unwrap_or_default();
+    after["threads"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
         .into_iter()
         .filter(|c| !old.contains(&&c["id"]))
         .collect()
@@ -348,20 +379,56 @@ async fn kb_reply_baseline_cites_articles_or_says_none_fits() {
 
     let (mut with_articles, mut drafted_gold, mut drafted_any) = (0, 0, 0);
     let (mut without, mut without_noted) = (0, 0);
-    let mut drafted_total = 0;
+    let (mut drafted_total, mut zoho_drafts) = (0, 0);
+    let addresses = reply_addresses(&backend);
     for item in &report.items {
         let id = &item.key;
         let g = &gold[id];
         let output = item.output.as_ref().expect("an answer");
         let notes = new_comments(&before[id], &after[id]);
-        assert_eq!(notes.len(), 1, "ticket {id}: {notes:?}");
-        let note = notes[0]["content"].as_str().unwrap_or_default();
-        assert_eq!(notes[0]["isPublic"], false, "ticket {id}");
-        assert!(note.starts_with(SIGNATURE), "ticket {id}");
+        let threads = new_threads(&before[id], &after[id]);
         assert_eq!(
             before[id]["threadCount"], after[id]["threadCount"],
             "draft mode sends nothing"
         );
+        assert!(
+            threads.iter().all(|t| t["status"] == "DRAFT"),
+            "ticket {id}: draft mode sends nothing"
+        );
+        // One written thing per ticket: a Zoho draft on an e-mail ticket with an answer, a
+        // private comment otherwise.
+        assert_eq!(
+            notes.len() + threads.len(),
+            1,
+            "ticket {id}: {notes:?} {threads:?}"
+        );
+        let email = after[id]["channel"] == "Email";
+        let note = if let Some(draft) = threads.first() {
+            zoho_drafts += 1;
+            assert!(email, "ticket {id}: a Zoho draft only on e-mail tickets");
+            assert_eq!(draft["channel"], "EMAIL", "ticket {id}");
+            let from = draft["fromEmailAddress"].as_str().unwrap_or_default();
+            let department = after[id]["departmentId"].as_str().unwrap_or_default();
+            assert!(
+                addresses
+                    .iter()
+                    .any(|(a, d)| a == from && d.as_deref().is_none_or(|d| d == department)),
+                "ticket {id}: {from} is a reply address of department {department}"
+            );
+            draft["content"].as_str().unwrap_or_default().to_owned()
+        } else {
+            assert_eq!(notes[0]["isPublic"], false, "ticket {id}");
+            let note = notes[0]["content"].as_str().unwrap_or_default().to_owned();
+            assert!(note.starts_with(SIGNATURE), "ticket {id}");
+            note
+        };
+        let note = note.as_str();
+        if email && output["action"] == "drafted" {
+            assert!(
+                !threads.is_empty(),
+                "ticket {id}: an e-mail answer is a Zoho draft"
+            );
+        }
         let gold_articles: Vec<&str> = g["articleIds"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -400,6 +467,7 @@ async fn kb_reply_baseline_cites_articles_or_says_none_fits() {
             }
         }
     }
+    assert!(zoho_drafts > 0, "e-mail tickets got Zoho drafts");
     let cite_precision = ratio(drafted_gold, drafted_total);
     let recall = ratio(drafted_any, with_articles);
     let no_article = ratio(without_noted, without);

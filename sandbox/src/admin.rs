@@ -50,6 +50,15 @@ impl SandboxAdmin {
         lock(&self.app.limits).latency = latency;
     }
 
+    /// A fresh single-use grant code for `scope` (a comma list of `Desk.<resource>.<OP>`), as the
+    /// API console's Self Client page generates; it expires after the configured
+    /// `grant_code_ttl`. An invalid scope is refused with its name.
+    pub fn grant_code(&self, scope: &str) -> Result<String, String> {
+        let scopes = crate::accounts::Scopes::parse(scope)
+            .map_err(|bad| format!("invalid OAuth scope `{bad}`"))?;
+        Ok(lock(&self.app.tokens).new_code(scopes, None))
+    }
+
     /// Invalidates every access token issued so far; the next API call gets `INVALID_OAUTH`.
     pub fn expire_tokens(&self) {
         lock(&self.app.tokens).expire_all();
@@ -161,23 +170,34 @@ struct LimitsBody {
     latency_ms: Option<u64>,
 }
 
+/// Bounds of the test knobs: a day-long window and a minute of latency are beyond any test, and
+/// keep every deadline computed from them far from `Instant` overflow.
+const MAX_WINDOW_SECS: f64 = 86_400.0;
+const MAX_LATENCY_MS: u64 = 60_000;
+
 async fn set_limits(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    match serde_json::from_slice::<LimitsBody>(&body) {
-        Ok(l) if l.window_secs.is_finite() && l.window_secs > 0.0 => {
-            let a = admin(app);
-            a.set_limits(
-                l.credits_per_window,
-                Duration::from_secs_f64(l.window_secs),
-                l.max_concurrency,
-            );
-            if let Some(ms) = l.latency_ms {
-                a.set_latency(Duration::from_millis(ms));
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(_) => bad("window_secs must be a positive number".into()),
-        Err(e) => bad(format!("invalid limits: {e}")),
+    let l = match serde_json::from_slice::<LimitsBody>(&body) {
+        Ok(l) => l,
+        Err(e) => return bad(format!("invalid limits: {e}")),
+    };
+    if !(l.window_secs > 0.0 && l.window_secs <= MAX_WINDOW_SECS) {
+        return bad(format!(
+            "window_secs must be a positive number of at most {MAX_WINDOW_SECS} seconds"
+        ));
     }
+    if l.latency_ms.is_some_and(|ms| ms > MAX_LATENCY_MS) {
+        return bad(format!("latency_ms must be at most {MAX_LATENCY_MS}"));
+    }
+    let a = admin(app);
+    a.set_limits(
+        l.credits_per_window,
+        Duration::from_secs_f64(l.window_secs),
+        l.max_concurrency,
+    );
+    if let Some(ms) = l.latency_ms {
+        a.set_latency(Duration::from_millis(ms));
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn expire(State(app): State<Arc<App>>) -> Response {

@@ -34,6 +34,18 @@ pub(crate) async fn gateway(State(app): State<Arc<App>>, req: Request, next: Nex
         None => format!("{method} <unmatched>"),
     };
     let fault = lock(&app.faults).decide(&method, &path);
+    if let Some(kind) = &fault {
+        let name = match kind {
+            FaultKind::Status { .. } => "status",
+            FaultKind::Latency { .. } => "latency",
+            FaultKind::Drop => "drop",
+            FaultKind::Malformed => "malformed",
+        };
+        *lock(&app.stats)
+            .faults_injected
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
     let resp = match fault {
         Some(FaultKind::Status { status, html }) => fault_status(status, html),
         Some(FaultKind::Latency { ms }) => {
@@ -127,14 +139,18 @@ fn authenticate(
     if !scheme.eq_ignore_ascii_case("Zoho-oauthtoken") || token.trim().is_empty() {
         return Err(ApiError::invalid_oauth());
     }
-    if let TokenCheck::Invalid = lock(&app.tokens).check(token.trim()) {
-        return Err(ApiError::invalid_oauth());
-    }
+    let scopes = match lock(&app.tokens).check(token.trim()) {
+        TokenCheck::Valid(scopes) => scopes,
+        TokenCheck::Invalid => return Err(ApiError::invalid_oauth()),
+    };
     // Unknown routes fall through to 404 once the caller is authenticated; the organisation
     // listing is the one route that needs no orgId.
     let Some(template) = template else {
         return Ok(());
     };
+    if !scopes.allows(req.method().as_str(), template) {
+        return Err(crate::accounts::scope_mismatch());
+    }
     if template == "/api/v1/organizations" {
         return Ok(());
     }

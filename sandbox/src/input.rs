@@ -116,6 +116,15 @@ impl Params {
         }
     }
 
+    /// A required id parameter (the OAS `required: true` query parameters).
+    pub(crate) fn required_id(&self, key: &str) -> Result<String, ApiError> {
+        self.id(key)?.ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "The query parameter '{key}' is mandatory and no value was given."
+            ))
+        })
+    }
+
     pub(crate) fn id_list(&self, key: &str, max: usize) -> Result<Option<Vec<String>>, ApiError> {
         let l = self.list_max(key, max)?;
         if let Some(items) = &l
@@ -127,6 +136,17 @@ impl Params {
     }
 
     /// Free text for search: at least `min` characters.
+    /// The searches' `_all`: 3 to 100 characters (OAS Search.json).
+    pub(crate) fn full_text(&self, key: &str) -> Result<Option<&str>, ApiError> {
+        let v = self.text(key, 3)?;
+        if v.is_some_and(|v| v.chars().count() > 100) {
+            return Err(ApiError::unprocessable(format!(
+                "The value passed for field '{key}' exceeds the specified maximum length of '100'."
+            )));
+        }
+        Ok(v)
+    }
+
     pub(crate) fn text(&self, key: &str, min: usize) -> Result<Option<&str>, ApiError> {
         match self.str(key) {
             None => Ok(None),
@@ -174,6 +194,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
 /// 400 `BAD_REQUEST` (the reference does not quote a live response; a syntax error is a malformed
 /// request rather than a validation failure), a non-object → 422 `INVALID_DATA`.
 pub(crate) struct JsonBody(pub Map<String, Value>);
+
+/// A body the OAS declares optional: nothing (or only whitespace) is an empty object; anything
+/// else is held to [`JsonBody`]'s rules.
+pub(crate) struct OptionalJsonBody(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match JsonBody::from_request(req, state).await {
+            Ok(JsonBody(map)) => Ok(OptionalJsonBody(map)),
+            Err(e) if e.code == "EMPTY_PAYLOAD" => Ok(OptionalJsonBody(Map::new())),
+            Err(e) => Err(e),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;

@@ -10,7 +10,12 @@
 //!   or query parameter everywhere except `GET /organizations` (wrong org: `OAUTH_ORG_MISMATCH`).
 //! * Accounts: refresh-token grant with parameters in the query or a form body; grant errors are
 //!   HTTP 200 `{"error": ...}`; tokens expire after `token_ttl`; at most 10 tokens per refresh token
-//!   in ten minutes (configurable), then 400 "Access Denied".
+//!   in ten minutes (configurable), then 400 "Access Denied". The authorization-code grant takes
+//!   single-use codes that expire after `grant_code_ttl` (from [`SandboxAdmin::grant_code`], like a
+//!   Self Client code, or from the consent page of the browser flow at `/oauth/v2/auth`, which
+//!   redirects with `code`, `state`, `location` and `accounts-server`); the exchange mints a new
+//!   refresh token, which `/oauth/v2/token/revoke` revokes. Access tokens carry their grant's
+//!   scopes and a route outside them is 401 `SCOPE_MISMATCH`.
 //! * Conventions: `{"data":[...]}` lists and 204 with no body when empty, bare objects, the `teams`
 //!   envelope, `{data,count}` searches, `{"count":"N"}` counts, string ids and counts, `...SSSZ`
 //!   timestamps, every response's field set exactly as its OAS schema declares (list items omit
@@ -26,9 +31,9 @@
 //!
 //! # Simplified or chosen where the reference is unsure
 //! * Credit costs are third-party estimates (see `limits`); the window is fixed, not the DC's day.
-//! * `Retry-After: 1` on concurrency 429s is unconfirmed; a missing orgId is answered 422.
-//! * `from` on non-KB lists: 0 and 1 both mean the start and `n` is 1-based (reference 2.1); KB
-//!   lists require `from` ≥ 1; searches are 0-based.
+//! * `Retry-After` only on quota 429s, none on concurrency 429s; a missing orgId is answered 422.
+//! * `from` is 0-based wherever the OAS says so (ticket, thread, comment, agent, department,
+//!   contact lists and searches, default 0); KB lists require `from` ≥ 1.
 //! * Malformed JSON bodies are 400 `BAD_REQUEST`.
 //! * PATCH may change `departmentId` (like `/move`); a team or assignee that does not fit the new
 //!   department is cleared.
@@ -45,6 +50,7 @@ mod accounts;
 mod admin;
 mod app;
 mod clock;
+mod consent;
 mod error;
 mod faults;
 mod gateway;
@@ -94,6 +100,9 @@ pub struct SandboxConfig {
     pub credentials: Credentials,
     /// Access tokens per refresh token per ten minutes (Zoho: 10). Raise it for heavy tests.
     pub max_tokens_per_window: u32,
+    /// How long a grant code (Self Client or browser flow) can be exchanged; Zoho lets the user
+    /// choose 3 to 10 minutes for Self Client codes.
+    pub grant_code_ttl: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -109,6 +118,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             credentials: Credentials::default(),
             max_tokens_per_window: 10,
+            grant_code_ttl: Duration::from_secs(180),
         }
     }
 }
@@ -159,6 +169,8 @@ impl Sandbox {
                 config.seed,
                 config.token_ttl,
                 config.max_tokens_per_window,
+                config.grant_code_ttl,
+                &config.credentials.refresh_token,
             )),
             limits: Mutex::new(limits::Limits::new(
                 config.credits_per_window,

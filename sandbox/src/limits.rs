@@ -1,10 +1,10 @@
 //! Zoho's two API limits: a credit budget per fixed window (429 `THRESHOLD_EXCEEDED`) and a cap on
 //! requests in flight (429 `TOO_MANY_REQUESTS`).
 //!
-//! Credit costs are third-party estimates (reference 4.2, a CONFLICT between sources): a GET of one
-//! resource (or a count) costs 1; a list or search costs 3 while `from` ≤ 2000 and more for deeper
-//! offsets (5 up to 4000, 10 up to 10,000, 50 up to 50,000, 100 beyond; the bracket edges are the
-//! sandbox's own choice); every write costs 1. Requests refused before the budget is consulted
+//! Credit costs follow Zoho's published credit model as third parties summarise it (reference 4.2,
+//! zoho-oas.md): a GET of one resource (or a count) costs 1; a list or search costs 3 while `from`
+//! is at most 2,000, then 5 up to 10,000, 10 up to 50,000, 50 up to 100,000 and 100 beyond; every
+//! write costs 1. Requests refused before the budget is consulted
 //! (401, 429 for concurrency) cost nothing; everything after it, including 4xx answers, is charged.
 
 use std::time::Duration;
@@ -95,11 +95,46 @@ pub(crate) fn cost(method: &str, template: Option<&str>, from: Option<i64>) -> u
     if single {
         return 1;
     }
-    match from.unwrap_or(0) {
-        ..=2000 => 3,
-        2001..=4000 => 5,
-        4001..=10_000 => 10,
-        10_001..=50_000 => 50,
+    bracket(from.unwrap_or(0))
+}
+
+/// The credits of one list or search call starting at `from`.
+fn bracket(from: i64) -> u64 {
+    match from {
+        ..=2_000 => 3,
+        2_001..=10_000 => 5,
+        10_001..=50_000 => 10,
+        50_001..=100_000 => 50,
         _ => 100,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_credits_follow_the_published_brackets() {
+        let cases = [
+            (0, 3),
+            (2_000, 3),
+            (2_001, 5),
+            (4_001, 5),
+            (10_000, 5),
+            (10_001, 10),
+            (50_000, 10),
+            (50_001, 50),
+            (100_000, 50),
+            (100_001, 100),
+        ];
+        for (from, credits) in cases {
+            assert_eq!(bracket(from), credits, "from {from}");
+            assert_eq!(cost("GET", Some("/api/v1/tickets"), Some(from)), credits);
+        }
+        assert_eq!(
+            cost("GET", Some("/api/v1/tickets/{ticketId}"), Some(9_000)),
+            1
+        );
+        assert_eq!(cost("POST", Some("/api/v1/tickets"), None), 1);
     }
 }

@@ -383,7 +383,11 @@ impl SeedData {
             stringify(e, &["departmentId"]);
             default(e, "departmentId", Value::Null);
             default(e, "isVerified", json!(true));
+            default(e, "isActive", json!(true));
             default(e, "displayName", Value::Null);
+            default(e, "createdTime", json!(created));
+            let ct = e.get("createdTime").cloned().unwrap_or(Value::Null);
+            default(e, "modifiedTime", ct);
         }
         let agent_index: HashMap<String, Record> = self
             .agents

@@ -14,6 +14,9 @@ pub struct Stats {
     /// cost, against which a drain's theoretical minimum time is computed.
     pub credits_charged: u64,
     pub rate_limited_concurrency: u64,
+    /// Faults that fired, by kind (`status`, `latency`, `drop`, `malformed`).
+    #[serde(default)]
+    pub faults_injected: BTreeMap<String, u64>,
 }
 
 impl Stats {

@@ -100,6 +100,7 @@ impl Store {
             .support_email_addresses
             .iter()
             .filter(|e| s(e, "departmentId").is_none_or(|d| d == department_id))
+            .filter(|e| e.get("isActive").and_then(serde_json::Value::as_bool) != Some(false))
             .filter_map(|e| record::owned(e, "address"))
             .collect()
     }

@@ -48,3 +48,17 @@ pub(crate) fn escape_html(s: &str) -> String {
 pub(crate) fn contains_ci(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(&needle.to_lowercase())
 }
+
+/// One address `local@domain.tld`: the shape the OAS e-mail patterns share (their full character
+/// classes are not reproduced).
+pub(crate) fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.trim().split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !local.contains(char::is_whitespace)
+        && !domain.contains(['@', ' ', ','])
+        && domain
+            .rsplit_once('.')
+            .is_some_and(|(host, tld)| !host.is_empty() && tld.chars().count() >= 2)
+}

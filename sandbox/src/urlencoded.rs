@@ -34,3 +34,16 @@ fn decode(s: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+/// Percent-encodes a query-string component (everything but RFC 3986's unreserved characters).
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -173,17 +173,14 @@ impl ApiError {
         e
     }
 
-    /// Whether Zoho sends `Retry-After` with a concurrency 429 is unconfirmed (reference 4.3); the
-    /// sandbox sends `Retry-After: 1` because an in-flight slot frees up within about a second.
+    /// No `Retry-After`: Zoho is reported to send it only once the daily quota is spent
+    /// (reference 4.3), so a client must not learn to expect it on a concurrency 429.
     pub(crate) fn too_many_requests() -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "The maximum number of Concurrent API Calls that can be made has been exceeded.",
-        );
-        e.headers
-            .push((header::RETRY_AFTER, HeaderValue::from_static("1")));
-        e
+        )
     }
 
     pub(crate) fn internal(status: StatusCode) -> Self {

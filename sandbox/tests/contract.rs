@@ -220,7 +220,8 @@ async fn contract_status_and_enum_values_hold_on_the_generated_org() {
     let contract: Value = serde_json::from_str(CONTRACT).unwrap();
     let env = start(SandboxConfig::default()).await;
     let enums = &contract["operations"]["GET /api/v1/tickets"]["enums"];
-    let mut from = 1;
+    // 0-based, as the OAS default says.
+    let mut from = 0;
     loop {
         let r = env.get(&format!("/tickets?limit=100&from={from}")).await;
         if r.status == 204 {
@@ -242,4 +243,265 @@ async fn contract_status_and_enum_values_hold_on_the_generated_org() {
         from += 100;
     }
     assert!(from > 200, "paged through the whole org");
+}
+
+/// The fields of an item the OAS declares (`item` of a fixture operation, with its channel
+/// variants' extras), and its required ones.
+fn declared(spec: &Value) -> (Map<String, Value>, Vec<String>) {
+    let mut d = spec["item"].as_object().cloned().unwrap_or_default();
+    if let Some(vars) = spec.get("variants").and_then(Value::as_object) {
+        for v in vars.values() {
+            d = union(&Value::Object(d), &v["extra"]);
+        }
+    }
+    (d, strs(&spec["required"]))
+}
+
+/// Checks `value` (an object) against `spec`: strictly (every field declared, of a declared
+/// type) for operations answering with the same schema as the fixture's, or only the declared
+/// fields' types and the required fields for detail views that add fields.
+fn check_as(ctx: &str, value: &Value, spec: &Value, strict: bool, problems: &mut Vec<String>) {
+    let Some(item) = value.as_object() else {
+        problems.push(format!("{ctx}: not an object: {value}"));
+        return;
+    };
+    let (decl, req) = declared(spec);
+    if strict {
+        check(ctx, item, &decl, &req, problems);
+    } else {
+        let known: Map<String, Value> = item
+            .iter()
+            .filter(|(k, _)| decl.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        check(ctx, &known, &decl, &req, problems);
+    }
+    if let Some(n) = spec.get("nested").and_then(Value::as_object) {
+        check_nested(ctx, item, n, problems);
+    }
+}
+
+/// Every operation the sandbox serves that the fixture does not list, held to the OAS: the
+/// searches' `{data, count}` envelope with list items, counts, the move's empty 200, reply and
+/// draft threads, created tickets, comment reads and edits, single agents, departments,
+/// contacts and articles, the latest thread, department teams, organizations and the reply
+/// addresses (their fields from MailReplyAddress.json's `secondListViewJson`).
+#[tokio::test]
+async fn every_other_served_operation_answers_in_zoho_shapes() {
+    let contract: Value = serde_json::from_str(CONTRACT).unwrap();
+    let ops = &contract["operations"];
+    let env = start(SandboxConfig::default()).await;
+    let state = env.sb.admin().state_json();
+    let mut problems = Vec::new();
+    let expect_ok = async |url: &str, r: common::Resp| -> Value {
+        assert!(r.status == 200, "{url}: {} {}", r.status, r.text);
+        r.body
+    };
+
+    // An e-mail ticket, its department and one of that department's reply addresses.
+    let ticket = state["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["channel"] == "Email" && !t["comments"].as_array().unwrap().is_empty())
+        .unwrap()
+        .clone();
+    let tid = ticket["id"].as_str().unwrap().to_owned();
+    let dept = ticket["departmentId"].as_str().unwrap().to_owned();
+    let comment = ticket["comments"][0]["id"].as_str().unwrap().to_owned();
+
+    // Reply addresses: required fields, declared fields only, declared types.
+    let url = format!("/mailReplyAddress?departmentId={dept}");
+    let body = expect_ok(&url, env.get(&url).await).await;
+    let address_fields: Map<String, Value> = serde_json::from_value(json!({
+        "id": ["string", "integer", "null"], "address": ["string", "null"],
+        "displayName": ["string", "null"], "departmentId": ["string", "integer", "null"],
+        "isActive": ["boolean", "null"], "isVerified": ["boolean", "null"],
+        "isSmtpEnabled": ["boolean", "null"], "serviceProviderType": ["string", "null"],
+        "smtpDetails": ["object", "null"], "createdBy": ["object", "null"],
+        "modifiedBy": ["object", "null"], "createdTime": ["string", "null"],
+        "modifiedTime": ["string", "null"]
+    }))
+    .unwrap();
+    let address_required: Vec<String> = [
+        "address",
+        "createdBy",
+        "createdTime",
+        "departmentId",
+        "displayName",
+        "id",
+        "isActive",
+        "isVerified",
+        "modifiedBy",
+        "modifiedTime",
+        "serviceProviderType",
+        "smtpDetails",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let from = body["data"][0]["address"].as_str().unwrap().to_owned();
+    for a in body["data"].as_array().unwrap() {
+        check(
+            &url,
+            a.as_object().unwrap(),
+            &address_fields,
+            &address_required,
+            &mut problems,
+        );
+        let author: Map<String, Value> = serde_json::from_value(json!({
+            "id": ["string", "integer", "null"], "firstName": ["string", "null"],
+            "lastName": ["string", "null"], "email": ["string", "null"],
+            "photoURL": ["string", "null"]
+        }))
+        .unwrap();
+        let author_required: Vec<String> = ["email", "firstName", "id", "lastName", "photoURL"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        check(
+            &format!("{url} createdBy"),
+            a["createdBy"].as_object().unwrap(),
+            &author,
+            &author_required,
+            &mut problems,
+        );
+    }
+
+    // Searches: {data: [list items], count: "N"}.
+    let word = ticket["subject"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.len() >= 4)
+        .unwrap()
+        .to_owned();
+    for (url, spec) in [
+        (
+            format!("/tickets/search?_all={word}"),
+            &ops["GET /api/v1/tickets"],
+        ),
+        (
+            "/contacts/search?_all=example".to_owned(),
+            &ops["GET /api/v1/contacts"],
+        ),
+    ] {
+        let body = expect_ok(&url, env.get(&url).await).await;
+        let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["count", "data"], "{url}");
+        assert!(body["count"].is_string(), "{url}");
+        for (i, item) in body["data"].as_array().unwrap().iter().enumerate() {
+            check_as(&format!("{url} [{i}]"), item, spec, true, &mut problems);
+        }
+    }
+    let body = expect_ok("articles", env.get("/articles/search?_all=password").await).await;
+    assert!(body["count"].is_string() && body["data"].is_array());
+
+    // Counts: {"count": N} and nothing else.
+    let body = expect_ok("count", env.get("/ticketsCount").await).await;
+    assert_eq!(body.as_object().unwrap().len(), 1);
+    assert!(body["count"].is_string());
+
+    // Single resources: the list's declared fields keep their types; required ones are there.
+    let firsts = [
+        ("agents", "GET /api/v1/agents"),
+        ("departments", "GET /api/v1/departments"),
+        ("contacts", "GET /api/v1/contacts"),
+        ("articles", "GET /api/v1/articles"),
+    ];
+    for (list, op) in firsts {
+        let id = state[list][0]["id"].as_str().unwrap().to_owned();
+        let url = format!("/{list}/{id}");
+        let body = expect_ok(&url, env.get(&url).await).await;
+        check_as(&url, &body, &ops[op], false, &mut problems);
+    }
+    let url = format!("/departments/{dept}/teams");
+    let body = expect_ok(&url, env.get(&url).await).await;
+    for t in body["teams"].as_array().unwrap() {
+        check_as(&url, t, &ops["GET /api/v1/teams"], true, &mut problems);
+    }
+    let body = expect_ok("organizations", env.get("/organizations").await).await;
+    assert!(body["data"][0]["id"].is_string());
+
+    // Threads: the latest one, a reply and a draft have the single thread's schema.
+    let thread_op = &ops["GET /api/v1/tickets/{ticketId}/threads/{threadId}"];
+    let url = format!("/tickets/{tid}/latestThread");
+    let body = expect_ok(&url, env.get(&url).await).await;
+    check_as(&url, &body, thread_op, true, &mut problems);
+    for path in ["sendReply", "draftReply"] {
+        let url = format!("/tickets/{tid}/{path}");
+        let r = env
+            .post(
+                &url,
+                json!({"channel": "EMAIL", "content": "Contract check", "fromEmailAddress": from}),
+            )
+            .await;
+        let body = expect_ok(&url, r).await;
+        check_as(&url, &body, thread_op, true, &mut problems);
+    }
+
+    // Comments: read, edit (the created comment's schema), delete (204).
+    let comment_op = &ops["POST /api/v1/tickets/{ticketId}/comments"];
+    let url = format!("/tickets/{tid}/comments/{comment}");
+    let body = expect_ok(&url, env.get(&url).await).await;
+    check_as(&url, &body, comment_op, true, &mut problems);
+    let body = expect_ok(&url, env.patch(&url, json!({"content": "Edited"})).await).await;
+    check_as(&url, &body, comment_op, true, &mut problems);
+    assert_eq!(
+        env.send(reqwest::Method::DELETE, &url, json!({}))
+            .await
+            .status,
+        204
+    );
+
+    // A created ticket has the update's schema (both answer ticketResponse).
+    let contact = state["contacts"][0]["id"].as_str().unwrap().to_owned();
+    let r = env
+        .post(
+            "/tickets",
+            json!({"subject": "Contract check", "departmentId": dept, "contactId": contact}),
+        )
+        .await;
+    let created = expect_ok("create", r).await;
+    check_as(
+        "POST /tickets",
+        &created,
+        &ops["PATCH /api/v1/tickets/{ticketId}"],
+        true,
+        &mut problems,
+    );
+
+    // Move: an empty 200.
+    let other = state["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .find(|d| *d != dept)
+        .unwrap();
+    let url = format!(
+        "/tickets/{}/move?departmentId={other}",
+        created["id"].as_str().unwrap()
+    );
+    let r = env.post(&url, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.is_empty(), "{url}: {}", r.text);
+
+    // Article usage: accepted without a body to check.
+    let article = state["articles"][0]["id"].as_str().unwrap().to_owned();
+    let r = env
+        .post(
+            &format!("/tickets/{tid}/notifyArticleUsage"),
+            json!({"articleIds": [article]}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -114,16 +114,76 @@ async fn send_reply_creates_an_outgoing_thread() {
     assert_eq!(t["status"], "On Hold");
     let latest = env.get("/tickets/5000000001001/latestThread").await.body;
     assert_eq!(latest["id"], r.body["id"]);
-    // A web ticket may be answered on its own channel.
+}
+
+/// The OAS reply body is a `oneOf` by channel: EMAIL, FACEBOOK, TWITTER, FORUMS (drafts without
+/// TWITTER), exactly so spelled; everything else is refused before anything is sent.
+#[tokio::test]
+async fn replies_only_on_the_oas_channels() {
+    let env = small().await;
+    let from = "support@acme.example";
+    for (path, channel) in [
+        ("sendReply", "WEB"),
+        ("sendReply", "PHONE"),
+        ("sendReply", "ONLINE_CHAT"),
+        ("sendReply", "CHAT"),
+        ("sendReply", "email"),
+        ("sendReply", "Email"),
+        ("draftReply", "WEB"),
+        ("draftReply", "TWITTER"),
+        ("draftReply", "email"),
+    ] {
+        let r = env
+            .post(
+                &format!("/tickets/5000000001002/{path}"),
+                json!({"channel": channel, "content": "Refund issued."}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "INVALID_DATA"),
+            "{path} {channel}"
+        );
+        assert_eq!(
+            r.body["errors"][0]["fieldName"], "/channel",
+            "{path} {channel}"
+        );
+        let r = env
+            .post(
+                &format!("/tickets/5000000001001/{path}"),
+                json!({"channel": channel, "content": "x", "fromEmailAddress": from}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{path} {channel} on an e-mail ticket");
+    }
+    // The EMAIL variant requires a department address, for drafts as for replies.
+    let r = env
+        .post(
+            "/tickets/5000000001001/draftReply",
+            json!({"channel": "EMAIL", "content": "Draft text"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "INVALID_DATA"));
+    assert_eq!(r.body["errors"][0]["fieldName"], "/fromEmailAddress");
+    assert_eq!(r.body["errors"][0]["errorType"], "missing");
+    // Only the EMAIL variant declares the e-mail fields.
+    let r = env
+        .post(
+            "/tickets/5000000001001/sendReply",
+            json!({"channel": "FORUMS", "content": "x", "fromEmailAddress": from}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    // The same reply on EMAIL goes out.
     let r = env
         .post(
             "/tickets/5000000001002/sendReply",
-            json!({"channel": "WEB", "content": "Refund issued."}),
+            json!({"channel": "EMAIL", "content": "Refund issued.",
+                   "fromEmailAddress": "billing@acme.example"}),
         )
         .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["channel"], "WEB");
-    assert!(r.body.get("to").is_none());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["channel"], "EMAIL");
 }
 
 #[tokio::test]
@@ -132,7 +192,8 @@ async fn draft_reply_is_a_draft_thread() {
     let r = env
         .post(
             "/tickets/5000000001001/draftReply",
-            json!({"channel": "EMAIL", "content": "Draft text", "contentType": "plainText"}),
+            json!({"channel": "EMAIL", "content": "Draft text", "contentType": "plainText",
+                   "fromEmailAddress": "support@acme.example"}),
         )
         .await;
     assert_eq!(r.status, 200);

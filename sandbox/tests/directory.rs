@@ -241,3 +241,39 @@ async fn suggestions_on_the_generated_org_find_the_labelled_articles() {
     assert!(asked > 50);
     assert!(hit * 10 >= asked * 6, "top-3 hit rate {hit}/{asked}");
 }
+
+/// GET /mailReplyAddress: departmentId required, the department's addresses in the OAS shape.
+#[tokio::test]
+async fn mail_reply_addresses_per_department() {
+    let env = small().await;
+    let r = env.get("/mailReplyAddress").await;
+    assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
+    let r = env
+        .get("/mailReplyAddress?departmentId=5000000000002")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let list = r.body["data"].as_array().unwrap();
+    let addresses: Vec<&str> = list.iter().filter_map(|a| a["address"].as_str()).collect();
+    assert_eq!(addresses, vec!["billing@acme.example"]);
+    let a = &list[0];
+    assert_eq!(a["departmentId"], "5000000000002");
+    assert_eq!(a["isActive"], true);
+    assert_eq!(a["serviceProviderType"], "ZohoSMTP");
+    assert!(a["createdBy"]["email"].is_string());
+    assert_eq!(
+        env.get("/mailReplyAddress?departmentId=5000000000002&isActive=false")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        env.get("/mailReplyAddress?departmentId=5000000000002&bogus=1")
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        env.get("/mailReplyAddress?departmentId=123").await.status,
+        422
+    );
+}

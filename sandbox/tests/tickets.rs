@@ -57,13 +57,13 @@ async fn list_filters_paging_sorting_and_include() {
         .get("/tickets?teamIds=5000000000102&channel=Web&priority=Medium")
         .await;
     assert_eq!(ids(&r.body), vec!["5000000001002"]);
-    // from 0 and 1 are both the start; from=2 is the second item.
+    // 0-based (the OAS default is 0): from=1 is the second item.
     let a = env.get("/tickets?from=0&limit=1").await;
     let b = env.get("/tickets?from=1&limit=1").await;
-    let c = env.get("/tickets?from=2&limit=1").await;
-    assert_eq!(ids(&a.body), ids(&b.body));
-    assert_eq!(ids(&c.body), vec!["5000000001001"]);
-    let r = env.get("/tickets?from=4").await;
+    let all = ids(&env.get("/tickets").await.body);
+    assert_eq!(ids(&a.body), all[..1].to_vec());
+    assert_eq!(ids(&b.body), all[1..2].to_vec());
+    let r = env.get("/tickets?from=3").await;
     assert_eq!(r.status, 204);
     assert!(r.text.is_empty());
     let r = env
@@ -222,8 +222,39 @@ async fn create_ticket_validates_and_returns_the_full_ticket() {
         "New"
     );
     // The same e-mail matches the existing contact.
-    let r = env.post("/tickets", json!({"subject": "Again", "departmentId": "5000000000001", "contact": {"email": "NEW.person@example.com"}})).await;
+    let r = env.post("/tickets", json!({"subject": "Again", "departmentId": "5000000000001", "contact": {"lastName": "New", "email": "NEW.person@example.com"}})).await;
     assert_eq!(r.body["contactId"], Value::String(contact));
+    // The OAS contact: lastName and email required, no phone.
+    for (contact, field) in [
+        (json!({"email": "x@example.com"}), "/lastName"),
+        (json!({"lastName": "X"}), "/email"),
+        (
+            json!({"lastName": "X", "email": "x@example.com", "phone": "1"}),
+            "/contact/phone",
+        ),
+        (
+            json!({"lastName": "X", "email": "not-an-address"}),
+            "/email",
+        ),
+    ] {
+        let r = env
+            .post(
+                "/tickets",
+                json!({"subject": "S", "departmentId": "5000000000001", "contact": contact}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (422, "INVALID_DATA"), "{contact}");
+        let fields: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["fieldName"].as_str())
+            .collect();
+        assert!(
+            fields.iter().any(|f| f.ends_with(field)),
+            "{contact}: {fields:?}"
+        );
+    }
     let r = env.get(&format!("/tickets/{id}/threads")).await;
     assert_eq!(r.body["data"][0]["isDescriptionThread"], true);
 }
@@ -359,26 +390,59 @@ impl AdminExt for Env {
 }
 
 #[tokio::test]
-async fn move_changes_department() {
+async fn move_takes_the_department_as_a_query_parameter_and_answers_an_empty_200() {
     let env = small().await;
-    let r = env.post("/tickets/5000000001002/move", json!({})).await;
-    assert_eq!(
-        r.body["errors"][0],
-        json!({"fieldName": "/departmentId", "errorType": "missing", "errorMessage": "The field 'departmentId' is mandatory and no value was given."})
-    );
+    // The newest OAS: departmentId is a required query parameter; a body alone is refused.
     let r = env
         .post(
             "/tickets/5000000001002/move",
             json!({"departmentId": "5000000000001"}),
         )
         .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body["departmentId"], "5000000000001");
-    assert_eq!(r.body["assigneeId"], Value::Null);
+    assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
+    assert_eq!(
+        r.body["message"],
+        "The query parameter 'departmentId' is mandatory and no value was given."
+    );
+    assert_eq!(env.admin_ticket_dept("5000000001002"), "5000000000002");
+    // A body departmentId that contradicts the query is refused.
+    let r = env
+        .post(
+            "/tickets/5000000001002/move?departmentId=5000000000001",
+            json!({"departmentId": "5000000000002"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "INVALID_DATA"));
+    // Query form, with the optional body echoing it: an empty 200.
+    let r = env
+        .post(
+            "/tickets/5000000001002/move?departmentId=5000000000001",
+            json!({"departmentId": "5000000000001"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.is_empty(), "empty body, got {}", r.text);
+    let t = env.get("/tickets/5000000001002").await.body;
+    assert_eq!(t["departmentId"], "5000000000001");
+    assert_eq!(t["assigneeId"], Value::Null);
     assert_eq!(
         env.get("/tickets?departmentId=5000000000002").await.status,
         204
     );
+    // Query form without any body.
+    let r = env
+        .client
+        .post(format!(
+            "{}/api/v1/tickets/5000000001002/move?departmentId=5000000000002",
+            env.sb.base_url()
+        ))
+        .header("Authorization", format!("Zoho-oauthtoken {}", env.token))
+        .header("orgId", env.sb.credentials().org_id.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(env.admin_ticket_dept("5000000001002"), "5000000000002");
 }
 
 #[tokio::test]
@@ -396,8 +460,16 @@ async fn search_and_count() {
         .await;
     assert_eq!(ids(&r.body), vec!["5000000001003", "5000000001002"]);
     assert_eq!(r.body["count"], "2");
+    // assigneeId is numeric in the OAS: no ${Unassigned}.
     let r = env.get("/tickets/search?assigneeId=${Unassigned}").await;
-    assert_eq!(ids(&r.body), vec!["5000000001001"]);
+    assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
+    let r = env.get("/tickets/search?assigneeId=5000000000203").await;
+    assert_eq!(r.status, 200);
+    // departmentId is one id.
+    let r = env
+        .get("/tickets/search?departmentId=5000000000001,5000000000002")
+        .await;
+    assert_eq!(r.status, 422);
     let r = env
         .get("/tickets/search?subject=refund&departmentId=5000000000002")
         .await;
@@ -414,12 +486,31 @@ async fn search_and_count() {
         r.body["message"],
         "The value passed for field '_all' is less than the specified minimum length of '3'."
     );
-    let r = env.get("/tickets/search?from=4950&limit=100").await;
-    assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
+    let r = env
+        .get(&format!("/tickets/search?_all={}", "a".repeat(101)))
+        .await;
     assert_eq!(
-        env.get("/tickets/search?from=5000").await.body["message"],
-        "The value passed for field 'from' exceeds the range of '0-4999'."
+        r.body["message"],
+        "The value passed for field '_all' exceeds the specified maximum length of '100'."
     );
+    assert_eq!(
+        env.get(&format!("/tickets/search?_all={}", "a".repeat(100)))
+            .await
+            .status,
+        204
+    );
+    // The OAS bounds `from` at 0-999.
+    assert_eq!(
+        env.get("/tickets/search?from=999&limit=100").await.status,
+        204
+    );
+    assert_eq!(
+        env.get("/tickets/search?from=1000").await.body["message"],
+        "The value passed for field 'from' exceeds the range of '0-999'."
+    );
+    for path in ["/contacts/search?from=1000", "/articles/search?from=1000"] {
+        assert_eq!(env.get(path).await.status, 422, "{path}");
+    }
     assert_eq!(env.get("/tickets/search?searchStr=abc").await.status, 422);
 
     assert_eq!(env.get("/ticketsCount").await.body, json!({"count": "3"}));
@@ -434,9 +525,57 @@ async fn search_and_count() {
         json!({"count": "1"})
     );
     assert_eq!(
-        env.get("/ticketsCount?contactId=5000000000301&status=Closed")
-            .await
-            .body,
-        json!({"count": "0"})
+        env.get("/ticketsCount?contactId=5000000000301").await.body,
+        json!({"count": "1"})
     );
+    // No status on the count endpoint (the OAS has none; ticketsCountByFieldValues does that).
+    let r = env
+        .get("/ticketsCount?contactId=5000000000301&status=Closed")
+        .await;
+    assert_eq!((r.status, r.code()), (422, "UNPROCESSABLE_ENTITY"));
+    assert_eq!(
+        r.body["message"],
+        "Extra query parameter 'status' is present in the input."
+    );
+    assert_eq!(
+        env.get("/ticketsCount?assigneeId=${Unassigned}")
+            .await
+            .status,
+        422
+    );
+}
+
+/// The OAS types `teamId` on update as a string or integer id, never null; "" clears the team.
+#[tokio::test]
+async fn team_is_cleared_with_an_empty_string_not_null() {
+    let env = small().await;
+    let r = env
+        .patch("/tickets/5000000001001", json!({"teamId": "5000000000101"}))
+        .await;
+    assert_eq!(r.body["teamId"], "5000000000101", "{}", r.text);
+    let r = env
+        .patch("/tickets/5000000001001", json!({"teamId": null}))
+        .await;
+    assert_eq!((r.status, r.code()), (422, "INVALID_DATA"));
+    assert_eq!(r.body["errors"][0]["fieldName"], "/teamId");
+    let r = env
+        .patch("/tickets/5000000001001", json!({"teamId": ""}))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["teamId"], Value::Null);
+}
+
+/// `from` on the ticket list is 0-based (the OAS default is 0): `from=1` skips the first ticket.
+#[tokio::test]
+async fn ticket_list_from_is_zero_based() {
+    let env = small().await;
+    let all = ids(&env.get("/tickets?sortBy=createdTime").await.body);
+    assert_eq!(all.len(), 3);
+    let from1 = ids(&env.get("/tickets?sortBy=createdTime&from=1").await.body);
+    assert_eq!(from1, all[1..].to_vec());
+    let from0 = ids(&env
+        .get("/tickets?sortBy=createdTime&from=0&limit=1")
+        .await
+        .body);
+    assert_eq!(from0, all[..1].to_vec());
 }

@@ -2,6 +2,9 @@
 //!
 //! - [`agents`]: scripted agents that do the shipped workflows' jobs from real tool results.
 //!
+//! - [`postgres`]: the gate every PostgreSQL test goes through (fails under CI, reports a skip
+//!   visibly elsewhere).
+//!
 //! - [`scripted_llm`]: an OpenAI-compatible chat-completions server on `127.0.0.1:0` that plays a
 //!   script. Each request consumes one [`scripted_llm::Step`] from a queue: a final answer
 //!   ([`Step::text`](scripted_llm::Step::text)), one or several parallel tool calls
@@ -27,6 +30,7 @@
 //!   them, dropped and failed ones included.
 
 pub mod agents;
+pub mod postgres;
 pub mod scripted_llm;
 
 pub use scripted_llm::{RecordedRequest, ScriptedLlm, ScriptedToolCall, Step};

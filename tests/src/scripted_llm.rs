@@ -5,6 +5,10 @@
 //! a queue of [`Step`]s (one per request, in order) and, once the queue is empty, an optional
 //! responder closure that decides from the request body. It records every request so tests can
 //! assert on what the client sent.
+//!
+//! It can also play an endpoint without structured outputs
+//! ([`ScriptedLlmBuilder::rejecting_response_format`]): every request that carries a
+//! `response_format` is refused with OpenAI's 400 for it, and only the others reach the script.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -81,6 +85,8 @@ pub enum Step {
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Reported as `prompt_tokens_details.cached_tokens`, as OpenAI does (0 included).
+    pub cached_tokens: u32,
 }
 
 impl Default for Usage {
@@ -88,6 +94,7 @@ impl Default for Usage {
         Self {
             prompt_tokens: DEFAULT_PROMPT_TOKENS,
             completion_tokens: DEFAULT_COMPLETION_TOKENS,
+            cached_tokens: 0,
         }
     }
 }
@@ -140,6 +147,14 @@ impl Step {
         )
     }
 
+    /// OpenAI's 400 for a model or endpoint without structured outputs.
+    pub fn response_format_unsupported() -> Self {
+        Self::error(
+            400,
+            json!({"error": {"message": "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.", "type": "invalid_request_error", "param": "response_format", "code": null}}),
+        )
+    }
+
     /// A 500 in OpenAI's shape.
     pub fn server_error() -> Self {
         Self::error(
@@ -174,7 +189,18 @@ impl Step {
             *usage = Some(Usage {
                 prompt_tokens,
                 completion_tokens,
+                cached_tokens: usage.map_or(0, |u| u.cached_tokens),
             });
+        }
+        self
+    }
+
+    /// Sets how many of the prompt tokens the response reports as served from the prompt cache.
+    pub fn with_cached_tokens(mut self, cached_tokens: u32) -> Self {
+        if let Step::Text { usage, .. } | Step::ToolCalls { usage, .. } = &mut self {
+            let mut u = usage.unwrap_or_default();
+            u.cached_tokens = cached_tokens;
+            *usage = Some(u);
         }
         self
     }
@@ -217,6 +243,11 @@ impl RecordedRequest {
             .unwrap_or_default()
     }
 
+    /// The `response_format` of the request, if it carried one.
+    pub fn response_format(&self) -> Option<&Value> {
+        self.body.get("response_format")
+    }
+
     /// The `tools` array of the request (empty if absent).
     pub fn tools(&self) -> Vec<Value> {
         self.body
@@ -234,6 +265,7 @@ struct Shared {
     responder: Option<Box<Responder>>,
     requests: Mutex<Vec<RecordedRequest>>,
     hits: AtomicUsize,
+    reject_response_format: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -246,6 +278,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct ScriptedLlmBuilder {
     steps: Vec<Step>,
     responder: Option<Box<Responder>>,
+    reject_response_format: bool,
 }
 
 impl ScriptedLlmBuilder {
@@ -265,12 +298,21 @@ impl ScriptedLlmBuilder {
         self
     }
 
+    /// Refuses every request that carries a `response_format` with
+    /// [`Step::response_format_unsupported`], without playing a step: an endpoint without
+    /// structured outputs.
+    pub fn rejecting_response_format(mut self) -> Self {
+        self.reject_response_format = true;
+        self
+    }
+
     pub async fn start(self) -> ScriptedLlm {
         let shared = Arc::new(Shared {
             steps: Mutex::new(self.steps.into()),
             responder: self.responder,
             requests: Mutex::new(Vec::new()),
             hits: AtomicUsize::new(0),
+            reject_response_format: self.reject_response_format,
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(handle))
@@ -394,6 +436,9 @@ async fn handle(
             .collect(),
         body: body.clone(),
     });
+    if shared.reject_response_format && body.get("response_format").is_some() {
+        return play(Step::response_format_unsupported(), hit, "").await;
+    }
     let queued = lock(&shared.steps).pop_front();
     let step = match (queued, &shared.responder) {
         (Some(step), _) => step,
@@ -494,6 +539,7 @@ fn completion(
                 "prompt_tokens": u.prompt_tokens,
                 "completion_tokens": u.completion_tokens,
                 "total_tokens": u.prompt_tokens + u.completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": u.cached_tokens, "audio_tokens": 0},
             }),
         );
     }

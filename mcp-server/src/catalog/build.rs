@@ -11,7 +11,9 @@ use super::definition::{
     PaginationStyle, ResourcesFile, at, parse_yaml,
 };
 use super::routing::Route;
-use super::{Catalog, MethodKind, Operation, Paging, ToolSpec, composite, naming, schema};
+use super::{
+    Catalog, Contract, MethodKind, Operation, Paging, ToolSpec, composite, naming, schema,
+};
 
 const RESOURCES: &str = "resources.yaml";
 const DOCS: &str = "documentation.yaml";
@@ -40,6 +42,7 @@ pub(crate) fn build(resources_text: &str, docs_text: &str) -> Result<Catalog, De
     let mut ops = Vec::new();
     let mut by_method = HashMap::new();
     let mut meta = Vec::new(); // (singular, resource tags, method tags, hints override, location)
+    let mut also_in_body: Vec<Vec<String>> = Vec::new();
     for (rname, rdef) in &resources.resources {
         let rat = at(RESOURCES, rdef);
         if !naming::is_identifier(rname) || !naming::is_identifier(&rdef.value.singular) {
@@ -59,6 +62,7 @@ pub(crate) fn build(resources_text: &str, docs_text: &str) -> Result<Catalog, De
             let op = operation(rname, mname, &mdef.value, &mat)?;
             by_method.insert((rname.clone(), mname.clone()), ops.len());
             ops.push(op);
+            also_in_body.push(mdef.value.also_in_body.clone());
             meta.push((
                 rdef.value.singular.clone(),
                 rdef.value.tags.clone(),
@@ -154,6 +158,10 @@ pub(crate) fn build(resources_text: &str, docs_text: &str) -> Result<Catalog, De
                 format!("two methods produce the tool name `{}`", spec.name),
             ));
         }
+        let mut body_keys = body_keys;
+        check_contract(&ops[i], &also_in_body[i], &spec, &query_keys, has_body)
+            .map_err(|m| invalid(&rat, format!("`{key}`: {m}")))?;
+        body_keys.extend(also_in_body[i].iter().cloned());
         ops[i].query_keys = query_keys;
         ops[i].body_keys = body_keys;
         ops[i].has_body = has_body;
@@ -294,7 +302,54 @@ fn operation(
         query_keys: Vec::new(),
         body_keys: Vec::new(),
         has_body: false,
+        contract: Contract {
+            empty_result: def.empty_result.clone(),
+            required_when: def.required_when.clone(),
+            email_args: def.email_args.clone(),
+        },
     })
+}
+
+/// Every argument a contract rule names must be an argument of the tool; `also_in_body` names
+/// query arguments of a method that has a body.
+fn check_contract(
+    op: &Operation,
+    also_in_body: &[String],
+    spec: &ToolSpec,
+    query_keys: &[String],
+    has_body: bool,
+) -> Result<(), String> {
+    let declared = |name: &str| {
+        spec.input_schema
+            .get("properties")
+            .and_then(|p| p.get(name))
+            .is_some()
+    };
+    let c = &op.contract;
+    let named = c
+        .required_when
+        .iter()
+        .flat_map(|r| r.when.keys().chain(&r.fields))
+        .chain(&c.email_args)
+        .chain(c.empty_result.iter().flat_map(|r| &r.echo));
+    for name in named {
+        if !declared(name) {
+            return Err(format!(
+                "the contract names `{name}`, which is not an argument"
+            ));
+        }
+    }
+    for name in also_in_body {
+        if !query_keys.contains(name) || !has_body {
+            return Err(format!(
+                "also_in_body `{name}` must be a query argument of a method with a body"
+            ));
+        }
+    }
+    if c.empty_result.is_some() && op.paging.is_some() {
+        return Err("empty_result is for single calls, not lists".into());
+    }
+    Ok(())
 }
 
 /// Builds the tool and returns the query and body keys used for routing.
@@ -514,6 +569,7 @@ fn tool_spec(
         method: op.method.clone(),
         kind,
         tags: Vec::new(),
+        generated: false,
     };
     Ok((spec, query_keys, body_keys, has_body))
 }

@@ -53,6 +53,38 @@ pub(crate) struct MethodDef {
     pub page_size: Option<PageSize>,
     pub max_offset: Option<u64>,
     pub hints: Option<HintOverrides>,
+    /// Query arguments that are sent as body fields too (an OAS that declares a field in both
+    /// places, where commits disagree on which one is required).
+    #[serde(default)]
+    pub also_in_body: Vec<String>,
+    /// What the tool returns when Zoho answers a success with no body.
+    pub empty_result: Option<EmptyResult>,
+    /// Arguments required only when another argument has a given value: the OAS's `oneOf`
+    /// body variants by discriminator, which the schema subset cannot say.
+    #[serde(default)]
+    pub required_when: Vec<RequiredWhen>,
+    /// Arguments that must each be one e-mail address (the OAS `pattern` the schema subset
+    /// cannot enforce).
+    #[serde(default)]
+    pub email_args: Vec<String>,
+}
+
+/// `{set: {...}, echo: [args]}`: the fixed fields plus the named arguments as they were sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyResult {
+    #[serde(default)]
+    pub set: serde_json::Map<String, Value>,
+    #[serde(default)]
+    pub echo: Vec<String>,
+}
+
+/// `{when: {channel: EMAIL}, fields: [fromEmailAddress]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredWhen {
+    pub when: BTreeMap<String, String>,
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -118,7 +118,13 @@ impl From<ZohoError> for ToolError {
                 errors: None,
                 ratelimit: None,
             }),
-            ZohoError::Transport(_) | ZohoError::InvalidRequest(_) => ToolError::Transport {
+            // Refused before sending (a URL too long, a path that is not one): the same call
+            // fails the same way every time, so it is an argument error, not a 502 to retry.
+            ZohoError::InvalidRequest(message) => ToolError::InvalidArguments {
+                message,
+                allowed_keys: Vec::new(),
+            },
+            ZohoError::Transport(_) => ToolError::Transport {
                 message: e.to_string(),
             },
         }

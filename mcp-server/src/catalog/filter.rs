@@ -14,6 +14,32 @@ pub enum FilterError {
     InvalidTag { given: String },
     #[error("the filter (methods: [{methods}], tags: [{tags}]) matches no tool")]
     MatchesNothing { methods: String, tags: String },
+    #[error(
+        "the filter (methods: [{methods}], tags: [{tags}]) matches only generated tools; add --toolset all"
+    )]
+    OnlyGenerated { methods: String, tags: String },
+}
+
+/// Which part of the catalog a server draws from. The curated core is the default listing:
+/// several MCP clients cap the number of tools they hold, and the core is what most support work
+/// needs. `All` adds every tool generated from Zoho's OpenAPI description.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Toolset {
+    #[default]
+    Core,
+    All,
+}
+
+impl std::str::FromStr for Toolset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "core" => Ok(Toolset::Core),
+            "all" => Ok(Toolset::All),
+            _ => Err(format!("unknown toolset `{s}`; use core or all")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +57,7 @@ enum MethodSelector {
 pub struct ToolFilter {
     methods: Vec<MethodSelector>,
     tags: Vec<String>,
+    toolset: Toolset,
 }
 
 impl ToolFilter {
@@ -73,11 +100,25 @@ impl ToolFilter {
         Ok(out)
     }
 
+    /// The same filter over another part of the catalog.
+    pub fn with_toolset(mut self, toolset: Toolset) -> Self {
+        self.toolset = toolset;
+        self
+    }
+
+    pub fn toolset(&self) -> Toolset {
+        self.toolset
+    }
+
+    /// No method or tag restriction (the toolset still applies).
     pub fn is_unrestricted(&self) -> bool {
         self.methods.is_empty() && self.tags.is_empty()
     }
 
     pub fn allows(&self, spec: &ToolSpec) -> bool {
+        if spec.generated && self.toolset == Toolset::Core {
+            return false;
+        }
         let method_ok = self.methods.is_empty()
             || self.methods.iter().any(|sel| match sel {
                 MethodSelector::Read => spec.kind.is_read(),

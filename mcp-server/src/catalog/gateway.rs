@@ -70,18 +70,31 @@ impl Gateway {
                 name: tool.to_string(),
             })?;
         let (args, position) = self.prepare(spec, op, args)?;
-        match op.kind {
+        op.check_arguments(&args)
+            .map_err(|message| ToolError::InvalidArguments {
+                message,
+                allowed_keys: allowed_keys_of(spec),
+            })?;
+        let outcome = match op.kind {
             MethodKind::Composite => composite::run(self, op, args).await,
             _ if op.paging.is_some() => self.list(spec, op, args, position).await,
-            _ => {
-                let resp = self.send(op, &args, None).await?;
-                Ok(match resp.body {
-                    Some(Value::Object(obj)) => Value::Object(obj),
-                    None => json!({}),
-                    Some(other) => json!({ "result": other }),
-                })
-            }
-        }
+            _ => self
+                .send(op, &args, None)
+                .await
+                .map(|resp| op.result(resp.body, &args)),
+        };
+        // Refusals found after validation (a path value that is not an id, a URL too long) list
+        // the tool's keys too, so every argument error lets the model correct itself.
+        outcome.map_err(|e| match e {
+            ToolError::InvalidArguments {
+                message,
+                allowed_keys,
+            } if allowed_keys.is_empty() => ToolError::InvalidArguments {
+                message,
+                allowed_keys: allowed_keys_of(spec),
+            },
+            other => other,
+        })
     }
 
     /// Like [`call`](Self::call), also returning the rate-limit fields of the last upstream answer
@@ -110,13 +123,31 @@ impl Gateway {
     ) -> Result<(Map<String, Value>, Position), ToolError> {
         let invalid = |message: String| ToolError::InvalidArguments {
             message,
-            allowed_keys: allowed_keys(spec),
+            allowed_keys: allowed_keys_of(spec),
         };
         let mut position = Position::start();
-        if op.paging.is_some()
-            && let Some(Value::String(text)) = args.get("next_cursor")
+        let cursor_text = match (op.paging, args.get("next_cursor")) {
+            (Some(_), Some(Value::String(text))) => Some(text.clone()),
+            (Some(_), Some(Value::Null)) => {
+                args.remove("next_cursor");
+                None
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "next_cursor must be the string a previous page returned, passed back unchanged; omit it to start from the first page".into(),
+                ));
+            }
+            _ => None,
+        };
+        if let Some(paging) = op.paging
+            && let Some(text) = cursor_text
         {
-            let cursor = Cursor::decode(&spec.name, text).map_err(|e| invalid(e.to_string()))?;
+            let cursor = Cursor::decode(&spec.name, &text).map_err(|e| invalid(e.to_string()))?;
+            // A cursor is readable JSON, so its offset can be forged; one past what the endpoint
+            // can page to was not issued here.
+            if cursor.o > paging.max_offset.unwrap_or(MAX_CURSOR_OFFSET) {
+                return Err(invalid(super::cursor::CursorError::Malformed.to_string()));
+            }
             for (key, value) in &args {
                 if key == "limit" || key == "next_cursor" {
                     continue;
@@ -171,7 +202,7 @@ impl Gateway {
         let mut out = Map::new();
         out.insert("result".into(), Value::Array(page.items));
         if page.has_more {
-            let next = position.offset + limit;
+            let next = position.offset.saturating_add(limit);
             if paging.max_offset.is_none_or(|max| next <= max) {
                 out.insert(
                     "next_cursor".into(),
@@ -198,7 +229,7 @@ impl Gateway {
         let Some(paging) = op.paging else {
             return Err(internal("page without paging"));
         };
-        if limit + 1 + paging.overlap(at.offset) <= paging.size.max {
+        if limit.saturating_add(1 + paging.overlap(at.offset)) <= paging.size.max {
             let (mut items, count) = self.window(op, args, at, limit + 1, permits).await?;
             let has_more = items.len() as u64 > limit;
             items.truncate(limit as usize);
@@ -209,9 +240,11 @@ impl Gateway {
             });
         }
         let (items, count) = self.window(op, args, at, limit, permits).await?;
-        let has_more = if items.len() as u64 == limit {
+        // Never peek at an offset the endpoint refuses: past it there is nothing reachable.
+        let peek_allowed = paging.max_offset.is_none_or(|max| at.offset + limit <= max);
+        let has_more = if items.len() as u64 == limit && peek_allowed {
             let next = Position {
-                offset: at.offset + limit,
+                offset: at.offset.saturating_add(limit),
                 prev_id: items
                     .last()
                     .and_then(|i| i.get("id"))
@@ -252,7 +285,7 @@ impl Gateway {
                 return Ok(all);
             }
             at = Position {
-                offset: at.offset + n,
+                offset: at.offset.saturating_add(n),
                 prev_id: all
                     .last()
                     .and_then(|i| i.get("id"))
@@ -282,7 +315,7 @@ impl Gateway {
                 op,
                 args,
                 paging.upstream_from(at.offset),
-                n + overlap,
+                n.saturating_add(overlap),
                 permits,
             )
             .await?;
@@ -394,7 +427,11 @@ impl Gateway {
     }
 }
 
-fn allowed_keys(spec: &ToolSpec) -> Vec<String> {
+/// The largest offset a cursor may carry for an endpoint without a documented bound: far beyond
+/// any real list, and far from overflow when a page size is added.
+const MAX_CURSOR_OFFSET: u64 = 1 << 40;
+
+fn allowed_keys_of(spec: &ToolSpec) -> Vec<String> {
     spec.input_schema
         .get("properties")
         .and_then(Value::as_object)

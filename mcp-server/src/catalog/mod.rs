@@ -11,6 +11,7 @@ mod definition;
 mod error;
 mod filter;
 mod gateway;
+pub mod generate;
 mod naming;
 mod openapi;
 mod routing;
@@ -24,7 +25,7 @@ use serde_json::Value;
 
 pub use definition::{DefinitionError, EnvelopeKey, PageSize, PaginationStyle};
 pub use error::ToolError;
-pub use filter::{FilterError, ToolFilter};
+pub use filter::{FilterError, ToolFilter, Toolset};
 pub use gateway::Gateway;
 pub use openapi::DEFAULT_SERVER_URL;
 
@@ -32,6 +33,12 @@ pub use openapi::DEFAULT_SERVER_URL;
 pub const ZOHO_DESK_RESOURCES: &str = include_str!("../../integration/zoho-desk/resources.yaml");
 pub const ZOHO_DESK_DOCUMENTATION: &str =
     include_str!("../../integration/zoho-desk/documentation.yaml");
+/// The definition generated from the OAS extract for the operations the curated files leave out
+/// (see [`generate`]).
+pub const ZOHO_DESK_GENERATED_RESOURCES: &str =
+    include_str!("../../integration/zoho-desk/generated/resources.yaml");
+pub const ZOHO_DESK_GENERATED_DOCUMENTATION: &str =
+    include_str!("../../integration/zoho-desk/generated/documentation.yaml");
 
 /// Checks that `schema` uses only the JSON Schema keywords [`validate_json`] enforces.
 ///
@@ -115,6 +122,9 @@ pub struct ToolSpec {
     pub kind: MethodKind,
     /// Resource tags ∪ method tags.
     pub tags: Vec<String>,
+    /// Generated from the OAS extract rather than curated: outside the default listing
+    /// ([`Toolset::Core`]).
+    pub generated: bool,
 }
 
 /// How one declared method is called upstream; exists whether or not it is documented (composites
@@ -131,6 +141,106 @@ pub(crate) struct Operation {
     pub query_keys: Vec<String>,
     pub body_keys: Vec<String>,
     pub has_body: bool,
+    pub contract: Contract,
+}
+
+/// What an operation's contract says beyond its schemas (see resources.yaml).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contract {
+    pub empty_result: Option<definition::EmptyResult>,
+    pub required_when: Vec<definition::RequiredWhen>,
+    pub email_args: Vec<String>,
+}
+
+impl Operation {
+    /// The checks the schema subset cannot express (conditional requirements, e-mail syntax),
+    /// run on validated arguments before anything is sent.
+    pub fn check_arguments(&self, args: &serde_json::Map<String, Value>) -> Result<(), String> {
+        for rule in &self.contract.required_when {
+            let applies = rule.when.iter().all(|(k, want)| {
+                args.get(k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v == want)
+            });
+            if !applies {
+                continue;
+            }
+            for field in &rule.fields {
+                let present = args
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| !v.trim().is_empty());
+                if !present {
+                    let cond: Vec<String> = rule
+                        .when
+                        .iter()
+                        .map(|(k, v)| format!("`{k}` is {v}"))
+                        .collect();
+                    return Err(format!(
+                        "argument `{field}`: is required when {}",
+                        cond.join(" and ")
+                    ));
+                }
+            }
+        }
+        for name in &self.contract.email_args {
+            if let Some(v) = args.get(name).and_then(Value::as_str)
+                && !is_email_address(v)
+            {
+                return Err(format!(
+                    "argument `{name}`: \"{v}\" is not one e-mail address (expected e.g. support@example.com)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tool result for an upstream success: the body object as sent, or, for an empty body
+    /// on an operation that declares `empty_result`, that result (Zoho answers some writes with
+    /// an empty 200 and the caller still needs to know what happened).
+    pub fn result(&self, body: Option<Value>, args: &serde_json::Map<String, Value>) -> Value {
+        let empty = match &body {
+            None => true,
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(_) => false,
+        };
+        if empty && let Some(r) = &self.contract.empty_result {
+            let mut out = r.set.clone();
+            for name in &r.echo {
+                if let Some(v) = args.get(name) {
+                    out.insert(name.clone(), v.clone());
+                }
+            }
+            return Value::Object(out);
+        }
+        match body {
+            Some(Value::Object(obj)) => Value::Object(obj),
+            None => serde_json::json!({}),
+            Some(other) => serde_json::json!({ "result": other }),
+        }
+    }
+}
+
+/// One address `local@domain.tld`: no spaces, no list, a dot in the domain. Zoho checks the
+/// full pattern; this catches what a model or template gets wrong (a name, a list, an empty
+/// template value) before a reply is refused upstream.
+pub(crate) fn is_email_address(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let ok_chars = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || "._+-'&~!".contains(c))
+    };
+    ok_chars(local)
+        && ok_chars(domain)
+        && !domain.contains('@')
+        && domain
+            .rsplit_once('.')
+            .is_some_and(|(host, tld)| !host.is_empty() && tld.chars().count() >= 2)
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +255,7 @@ impl Paging {
     /// reading; the overlap item covers the other).
     pub fn upstream_from(&self, offset: u64) -> u64 {
         match self.style {
-            PaginationStyle::Offset1 => offset + 1,
+            PaginationStyle::Offset1 => offset.saturating_add(1),
             _ => offset,
         }
     }
@@ -177,9 +287,66 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The Zoho Desk definition embedded in this crate.
+    /// The curated Zoho Desk definition embedded in this crate (the core tools).
     pub fn zoho_desk() -> Result<Catalog, DefinitionError> {
         Catalog::from_yaml(ZOHO_DESK_RESOURCES, ZOHO_DESK_DOCUMENTATION)
+    }
+
+    /// The curated core plus every tool generated from the OAS extract. Servers hold this one;
+    /// their filter's [`Toolset`] decides whether the generated tools are in scope.
+    pub fn zoho_desk_all() -> Result<Catalog, DefinitionError> {
+        let generated = Catalog::from_yaml(
+            ZOHO_DESK_GENERATED_RESOURCES,
+            ZOHO_DESK_GENERATED_DOCUMENTATION,
+        )
+        .map_err(|e| match e {
+            DefinitionError::Syntax {
+                file,
+                location,
+                message,
+            } => DefinitionError::Syntax {
+                file: format!("generated/{file}"),
+                location,
+                message,
+            },
+            DefinitionError::Invalid { at, message } => DefinitionError::Invalid {
+                at: format!("generated/{at}"),
+                message,
+            },
+        })?;
+        Catalog::zoho_desk()?.extended(generated)
+    }
+
+    /// Appends `other`'s tools, marked generated. Tool names and `(resource, method)` pairs must
+    /// stay unique across both.
+    fn extended(mut self, other: Catalog) -> Result<Catalog, DefinitionError> {
+        let clash = |what: String| DefinitionError::Invalid {
+            at: "generated/resources.yaml".into(),
+            message: format!(
+                "{what} is also in the curated definition; regenerate the generated files"
+            ),
+        };
+        if other.integration != self.integration {
+            return Err(clash(format!("integration `{}`", other.integration)));
+        }
+        let base = self.ops.len();
+        for (key, i) in other.by_method {
+            if self.by_method.contains_key(&key) {
+                return Err(clash(format!("method `{}.{}`", key.0, key.1)));
+            }
+            self.by_method.insert(key, base + i);
+        }
+        self.ops.extend(other.ops);
+        for (mut spec, op) in other.tools.into_iter().zip(other.tool_ops) {
+            if self.by_name.contains_key(&spec.name) {
+                return Err(clash(format!("tool `{}`", spec.name)));
+            }
+            spec.generated = true;
+            self.by_name.insert(spec.name.clone(), self.tools.len());
+            self.tools.push(spec);
+            self.tool_ops.push(base + op);
+        }
+        Ok(self)
     }
 
     pub fn from_yaml(resources: &str, docs: &str) -> Result<Catalog, DefinitionError> {
@@ -226,6 +393,15 @@ impl Catalog {
             if !self.tools.iter().any(|t| t.tags.iter().any(|x| x == tag)) {
                 return Err(FilterError::InvalidTag { given: tag.clone() });
             }
+        }
+        if self.filtered(f).is_empty()
+            && f.toolset() == Toolset::Core
+            && !self
+                .filtered(&f.clone().with_toolset(Toolset::All))
+                .is_empty()
+        {
+            let (methods, tags) = f.describe();
+            return Err(FilterError::OnlyGenerated { methods, tags });
         }
         if self.filtered(f).is_empty() {
             let (methods, tags) = f.describe();

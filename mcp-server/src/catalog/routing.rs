@@ -103,7 +103,7 @@ pub(crate) fn route(
 
 /// Path values are ids; anything that could change the path's shape (`/`, `..`, `%`, `?`) is
 /// refused rather than encoded, because URL parsers normalise even encoded dot-segments.
-fn path_segment(name: &str, value: &str) -> Result<String, String> {
+pub(crate) fn path_segment(name: &str, value: &str) -> Result<String, String> {
     let ok = !value.is_empty()
         && value
             .chars()
@@ -152,6 +152,7 @@ mod tests {
             query_keys: query.iter().map(|s| s.to_string()).collect(),
             body_keys: body.unwrap_or(&[]).iter().map(|s| s.to_string()).collect(),
             has_body: body.is_some(),
+            contract: Default::default(),
         }
     }
 

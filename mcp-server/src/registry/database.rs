@@ -20,6 +20,15 @@ pub enum Backend {
     Postgres,
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("invalid database URL {url}: {source}")]
@@ -28,7 +37,7 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("could not connect to the {backend:?} database: {source}")]
+    #[error("could not connect to the {backend} database: {source}")]
     Connect {
         backend: Backend,
         #[source]

@@ -21,6 +21,22 @@ pub enum RegistryError {
     Random(#[from] rand::rand_core::OsError),
     #[error("stored record {id} is corrupt: {reason}")]
     Corrupt { id: String, reason: String },
+    #[error(
+        "an MCP server named {name:?} already exists on connection {connection:?}; pick another name or revoke that one"
+    )]
+    DuplicateName { name: String, connection: String },
+    #[error("no MCP server is named {0:?}")]
+    NoSuchName(String),
+    #[error(
+        "{count} MCP servers are named {name:?}; revoke one by its id (see `deskhand mcp servers list`)"
+    )]
+    AmbiguousName { name: String, count: usize },
+    #[error("no API token is named {0:?}")]
+    NoSuchTokenName(String),
+    #[error(
+        "{count} API tokens are named {name:?}; revoke one by its id (see `deskhand mcp tokens list`)"
+    )]
+    AmbiguousTokenName { name: String, count: usize },
 }
 
 impl From<sqlx::Error> for RegistryError {
@@ -64,6 +80,12 @@ pub struct ServerRecord {
     pub expires_at: Option<i64>,
     /// Epoch milliseconds.
     pub created_at: i64,
+    /// Fingerprint of the Zoho org the server was created for (see
+    /// [`crate::server::GatewayPool::identity`]). A URL is honoured only by a process whose
+    /// connection of the same name reaches the same org, so a sandbox URL never opens a real org.
+    /// `None` for servers stored before this binding existed: those are refused.
+    #[serde(default)]
+    pub connection_identity: Option<String>,
 }
 
 impl ServerRecord {
@@ -77,6 +99,7 @@ impl ServerRecord {
 pub struct NewServer {
     pub name: String,
     pub connection: String,
+    pub connection_identity: String,
     pub methods: Vec<String>,
     pub tags: Vec<String>,
     pub exposure: ToolExposure,
@@ -126,7 +149,9 @@ const SCHEMA: &[&str] = &[
         exposure TEXT NOT NULL,
         require_api_token_auth BIGINT NOT NULL,
         expires_at BIGINT,
-        created_at BIGINT NOT NULL
+        created_at BIGINT NOT NULL,
+        connection_identity TEXT,
+        UNIQUE (connection, name)
     )",
     "CREATE TABLE IF NOT EXISTS mcp_api_tokens (
         id TEXT PRIMARY KEY,
@@ -137,8 +162,7 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
-const SERVER_COLUMNS: &str =
-    "id, name, connection, methods, tags, exposure, require_api_token_auth, expires_at, created_at";
+const SERVER_COLUMNS: &str = "id, name, connection, methods, tags, exposure, require_api_token_auth, expires_at, created_at, connection_identity";
 
 impl Registry {
     /// Opens the registry and creates its tables if needed; safe when several replicas start at once.
@@ -154,6 +178,22 @@ impl Registry {
         for statement in SCHEMA {
             sqlx::query(*statement).execute(&mut *tx).await?;
         }
+        // Registries created before servers were bound to their org lack the column; their rows
+        // keep a NULL identity and are refused until recreated.
+        let probe = match db.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM pragma_table_info('mcp_servers') WHERE name = 'connection_identity'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'mcp_servers' AND column_name = 'connection_identity' AND table_schema = current_schema()"
+            }
+        };
+        let present: i64 = sqlx::query_scalar(probe).fetch_one(&mut *tx).await?;
+        if present == 0 {
+            sqlx::query("ALTER TABLE mcp_servers ADD COLUMN connection_identity TEXT")
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Registry { db })
     }
@@ -164,6 +204,23 @@ impl Registry {
 
     /// Stores a new server and returns its token, which is not retrievable afterwards.
     pub async fn create_server(&self, new: NewServer) -> Result<CreatedServer, RegistryError> {
+        let duplicate = |record: &ServerRecord| RegistryError::DuplicateName {
+            name: record.name.clone(),
+            connection: record.connection.clone(),
+        };
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mcp_servers WHERE connection = $1 AND name = $2",
+        )
+        .bind(new.connection.clone())
+        .bind(new.name.clone())
+        .fetch_one(&self.db.pool)
+        .await?;
+        if taken > 0 {
+            return Err(RegistryError::DuplicateName {
+                name: new.name,
+                connection: new.connection,
+            });
+        }
         let token = token::generate(token::MCP_TOKEN_PREFIX)?;
         let record = ServerRecord {
             id: token::record_id("srv_")?,
@@ -175,10 +232,12 @@ impl Registry {
             require_api_token_auth: new.require_api_token_auth,
             expires_at: new.expires_at,
             created_at: database::now_ms(),
+            connection_identity: Some(new.connection_identity.clone()),
         };
-        sqlx::query(
-            "INSERT INTO mcp_servers (id, name, connection, token_hash, methods, tags, exposure, require_api_token_auth, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        // The UNIQUE (connection, name) constraint settles a race the check above lost.
+        let inserted = sqlx::query(
+            "INSERT INTO mcp_servers (id, name, connection, token_hash, methods, tags, exposure, require_api_token_auth, expires_at, created_at, connection_identity)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(record.id.clone())
         .bind(record.name.clone())
@@ -190,9 +249,14 @@ impl Registry {
         .bind(i64::from(record.require_api_token_auth))
         .bind(record.expires_at)
         .bind(record.created_at)
+        .bind(new.connection_identity)
         .execute(&self.db.pool)
-        .await?;
-        Ok(CreatedServer { record, token })
+        .await;
+        match inserted {
+            Ok(_) => Ok(CreatedServer { record, token }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(duplicate(&record)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn list_servers(&self) -> Result<Vec<ServerRecord>, RegistryError> {
@@ -203,13 +267,37 @@ impl Registry {
         rows.iter().map(server_from_row).collect()
     }
 
-    /// Deletes a server by id (or by name when no id matches). Returns whether one was removed.
-    pub async fn revoke_server(&self, id_or_name: &str) -> Result<bool, RegistryError> {
-        let done = sqlx::query("DELETE FROM mcp_servers WHERE id = $1 OR name = $1")
-            .bind(id_or_name.to_owned())
+    /// Deletes the server with exactly this id. Returns whether one was removed. Ids only: a name
+    /// may be shared across connections and could look like another server's id.
+    pub async fn revoke_server(&self, id: &str) -> Result<bool, RegistryError> {
+        let done = sqlx::query("DELETE FROM mcp_servers WHERE id = $1")
+            .bind(id.to_owned())
             .execute(&self.db.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the one server with exactly this name and returns its id; refuses when no server or
+    /// several servers (on different connections) carry the name.
+    pub async fn revoke_server_named(&self, name: &str) -> Result<String, RegistryError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM mcp_servers WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_all(&self.db.pool)
+            .await?;
+        match ids.as_slice() {
+            [] => Err(RegistryError::NoSuchName(name.to_owned())),
+            [id] => {
+                if self.revoke_server(id).await? {
+                    Ok(id.clone())
+                } else {
+                    Err(RegistryError::NoSuchName(name.to_owned()))
+                }
+            }
+            many => Err(RegistryError::AmbiguousName {
+                name: name.to_owned(),
+                count: many.len(),
+            }),
+        }
     }
 
     /// Resolves a URL token. Expired servers are purged on sight.
@@ -279,12 +367,30 @@ impl Registry {
         rows.iter().map(api_token_from_row).collect()
     }
 
-    pub async fn revoke_api_token(&self, id_or_name: &str) -> Result<bool, RegistryError> {
-        let done = sqlx::query("DELETE FROM mcp_api_tokens WHERE id = $1 OR name = $1")
-            .bind(id_or_name.to_owned())
+    /// Deletes the API token with exactly this id; returns whether one was removed.
+    pub async fn revoke_api_token(&self, id: &str) -> Result<bool, RegistryError> {
+        let done = sqlx::query("DELETE FROM mcp_api_tokens WHERE id = $1")
+            .bind(id.to_owned())
             .execute(&self.db.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the one API token with exactly this name and returns its id; refuses when none
+    /// or several carry the name.
+    pub async fn revoke_api_token_named(&self, name: &str) -> Result<String, RegistryError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM mcp_api_tokens WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_all(&self.db.pool)
+            .await?;
+        match ids.as_slice() {
+            [id] if self.revoke_api_token(id).await? => Ok(id.clone()),
+            [_] | [] => Err(RegistryError::NoSuchTokenName(name.to_owned())),
+            many => Err(RegistryError::AmbiguousTokenName {
+                name: name.to_owned(),
+                count: many.len(),
+            }),
+        }
     }
 
     /// Whether `token` is a live admin API token.
@@ -332,6 +438,7 @@ fn server_from_row(row: &sqlx::any::AnyRow) -> Result<ServerRecord, RegistryErro
         require_api_token_auth: row.try_get::<i64, _>("require_api_token_auth")? != 0,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
+        connection_identity: row.try_get("connection_identity")?,
         id,
     })
 }

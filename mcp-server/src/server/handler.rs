@@ -14,7 +14,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Catalog, Gateway, ToolError, ToolFilter, ToolSpec};
+use crate::catalog::{Catalog, Gateway, ToolError, ToolFilter, ToolSpec, Toolset};
 use crate::registry::ToolExposure;
 use crate::server::discovery;
 use crate::zoho::RateLimitInfo;
@@ -54,7 +54,12 @@ pub struct ZohoDeskMcpServer {
 }
 
 impl ZohoDeskMcpServer {
-    pub fn new(gateway: Arc<Gateway>, scope: Scope) -> Self {
+    pub fn new(gateway: Arc<Gateway>, mut scope: Scope) -> Self {
+        // Discovery lists three tools whatever the catalog holds, so it searches and calls every
+        // tool in the filter's methods and tags, generated ones included.
+        if scope.exposure == ToolExposure::Discovery {
+            scope.filter = scope.filter.with_toolset(Toolset::All);
+        }
         let listed = match scope.exposure {
             ToolExposure::All => gateway
                 .catalog()

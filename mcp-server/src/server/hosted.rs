@@ -7,6 +7,9 @@ use crate::server::gateways::GatewayPool;
 /// Truto's rule, kept here: an expiry closer than a minute is almost certainly a mistake.
 const MIN_EXPIRY_MS: i64 = 60_000;
 
+/// Names are shown in tables and logs; a bound and printable characters keep them readable.
+pub const MAX_NAME_CHARS: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct CreateServer {
     pub name: String,
@@ -23,6 +26,10 @@ pub struct CreateServer {
 pub enum CreateServerError {
     #[error("the server needs a non-empty name")]
     EmptyName,
+    #[error(
+        "the server name must be at most {MAX_NAME_CHARS} printable characters without control characters"
+    )]
+    BadName,
     #[error("{0}")]
     Filter(String),
     #[error("expires_at must be at least 60 seconds in the future")]
@@ -51,8 +58,12 @@ pub async fn create(
     if request.name.trim().is_empty() {
         return Err(CreateServerError::EmptyName);
     }
+    if request.name.chars().count() > MAX_NAME_CHARS || request.name.chars().any(char::is_control) {
+        return Err(CreateServerError::BadName);
+    }
     let filter = ToolFilter::parse(&request.methods, &request.tags)
-        .map_err(|e| CreateServerError::Filter(e.to_string()))?;
+        .map_err(|e| CreateServerError::Filter(e.to_string()))?
+        .with_toolset(gateways.toolset());
     gateways
         .catalog()
         .check_filter(&filter)
@@ -62,13 +73,14 @@ pub async fn create(
     {
         return Err(CreateServerError::ExpiryTooSoon);
     }
-    gateways
-        .get(&request.connection)
+    let connection_identity = gateways
+        .identity(&request.connection)
         .map_err(|e| CreateServerError::Connection(e.to_string()))?;
     let created = registry
         .create_server(NewServer {
             name: request.name,
             connection: request.connection,
+            connection_identity,
             methods: request.methods,
             tags: request.tags,
             exposure: request.exposure,

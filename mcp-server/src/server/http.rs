@@ -7,11 +7,13 @@
 //! `tools/call` that met an upstream 429 carry `ratelimit-*` and `retry-after` headers.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get};
 use axum::{Json, Router};
@@ -23,20 +25,28 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::catalog::ToolFilter;
-use crate::registry::{Registry, ServerRecord, TokenLookup, ToolExposure};
+use crate::registry::{Registry, RegistryError, ServerRecord, TokenLookup, ToolExposure};
 use crate::server::gateways::{DEFAULT_CONNECTION, GatewayPool};
 use crate::server::handler::{RateLimitSlot, Scope, ZohoDeskMcpServer};
 use crate::server::hosted::{self, CreateServer, CreateServerError};
+use crate::server::origin_guard::OriginGuard;
+use crate::server::rpc_body;
 use crate::zoho::RateLimitInfo;
 
 type McpService = StreamableHttpService<ZohoDeskMcpServer, LocalSessionManager>;
 
 /// Settings of the HTTP server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
-    /// `Host` header values accepted on the MCP endpoint (DNS-rebinding protection). Loopback
-    /// names are always accepted; add the public host name when deploying.
+    /// `Host` header values accepted on every route (DNS-rebinding protection): `name` (any
+    /// port) or `name:port`. Loopback names are always accepted, and so is the host of
+    /// `public_url`; add the public host name when deploying.
     pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://app.example.com`) whose requests are accepted. Requests without
+    /// `Origin` always pass; loopback origins pass when `loopback_bound`.
+    pub allowed_origins: Vec<String>,
+    /// Whether the server listens on a loopback address only.
+    pub loopback_bound: bool,
     /// The externally visible base URL, used to print server URLs.
     pub public_url: String,
 }
@@ -45,6 +55,7 @@ struct Inner {
     registry: Registry,
     gateways: Arc<GatewayPool>,
     options: HttpOptions,
+    guard: OriginGuard,
     services: Mutex<HashMap<String, McpService>>,
     cancel: CancellationToken,
 }
@@ -60,9 +71,18 @@ impl HttpState {
         options: HttpOptions,
         cancel: CancellationToken,
     ) -> Self {
+        let mut hosts = options.allowed_hosts.clone();
+        if let Some(public) = url::Url::parse(&options.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            hosts.push(public);
+        }
+        let guard = OriginGuard::new(&hosts, &options.allowed_origins, options.loopback_bound);
         HttpState(Arc::new(Inner {
             registry,
             gateways,
+            guard,
             options,
             services: Mutex::new(HashMap::new()),
             cancel,
@@ -79,13 +99,15 @@ impl HttpState {
         {
             return Ok(svc);
         }
-        let filter = ToolFilter::parse(&record.methods, &record.tags).map_err(|e| {
-            json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_misconfigured",
-                &format!("stored filters are invalid: {e}"),
-            )
-        })?;
+        let filter = ToolFilter::parse(&record.methods, &record.tags)
+            .map_err(|e| {
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_misconfigured",
+                    &format!("stored filters are invalid: {e}"),
+                )
+            })?
+            .with_toolset(self.0.gateways.toolset());
         let gateway = self.0.gateways.get(&record.connection).map_err(|e| {
             json_error(
                 StatusCode::BAD_GATEWAY,
@@ -100,17 +122,12 @@ impl HttpState {
                 exposure: record.exposure,
             },
         );
-        let mut hosts = vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "::1".to_owned(),
-            "[::1]".to_owned(),
-        ];
-        hosts.extend(self.0.options.allowed_hosts.iter().cloned());
+        // `Host` and `Origin` were checked for every route by [`guard`], with one set of lists.
         let config = StreamableHttpServerConfig::default()
             .with_legacy_session_mode(false)
             .with_json_response(true)
-            .with_allowed_hosts(hosts)
+            .disable_allowed_hosts()
+            .disable_allowed_origins()
             .with_cancellation_token(self.0.cancel.child_token());
         let svc = StreamableHttpService::new(
             move || Ok(server.clone()),
@@ -130,30 +147,104 @@ impl HttpState {
     }
 }
 
-/// The axum app: `/mcp/{token}`, `/admin/...`, `/healthz`.
+/// The axum app: `/mcp/{token}`, `/admin/...`, `/healthz`, every route behind the `Host` and
+/// `Origin` checks.
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/mcp/{token}", any(mcp_endpoint))
         .route("/admin/servers", get(list_servers).post(create_server))
         .route("/admin/servers/{id}", delete(revoke_server))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// Which kind of route a log line is about; the path itself may hold a URL token.
+#[derive(Debug, Clone, Copy)]
+enum PathKind {
+    Mcp,
+    Admin,
+}
+
+impl PathKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PathKind::Mcp => "mcp",
+            PathKind::Admin => "admin",
+        }
+    }
+}
+
+fn peer(request_extensions: &axum::http::Extensions) -> String {
+    request_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// One line per refused credential, so brute force shows in the logs; it names the peer and the
+/// kind of path, never the token presented.
+fn log_auth_failure(peer: &str, kind: PathKind, reason: &str) {
+    tracing::warn!(peer = %peer, path = %kind.as_str(), reason = %reason, "authentication failed");
+}
+
+async fn guard(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if !state.0.guard.host_allowed(host) {
+        tracing::warn!(
+            peer = peer(request.extensions()),
+            "refused a request for a Host that is not allowed"
+        );
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "this Host is not served here; add it with --allowed-hosts",
+        );
+    }
+    let origin = match headers.get(header::ORIGIN).map(|o| o.to_str()) {
+        None => None,
+        Some(Ok(origin)) => Some(origin),
+        Some(Err(_)) => Some(""),
+    };
+    if !state.0.guard.origin_allowed(origin) {
+        tracing::warn!(
+            peer = peer(request.extensions()),
+            "refused a request from an Origin that is not allowed"
+        );
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "requests from this Origin are not allowed; add it with --allowed-origins",
+        );
+    }
+    next.run(request).await
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": code, "message": message}))).into_response()
 }
 
+/// The credential of `Authorization: Bearer <token>`; the scheme name is case-insensitive
+/// (RFC 9110, section 11.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
-async fn require_api_token(state: &HttpState, headers: &HeaderMap) -> Result<(), Response> {
+async fn require_api_token(
+    state: &HttpState,
+    headers: &HeaderMap,
+    peer: &str,
+    kind: PathKind,
+) -> Result<(), Response> {
     let unauthorized = |message: &str| {
         let mut response = json_error(StatusCode::UNAUTHORIZED, "unauthorized", message);
         response.headers_mut().insert(
@@ -163,13 +254,17 @@ async fn require_api_token(state: &HttpState, headers: &HeaderMap) -> Result<(),
         response
     };
     let Some(token) = bearer(headers) else {
+        log_auth_failure(peer, kind, "no bearer API token");
         return Err(unauthorized(
             "this endpoint needs `Authorization: Bearer <api token>` (create one with `deskhand mcp tokens create`)",
         ));
     };
     match state.0.registry.verify_api_token(token).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(unauthorized("the API token is unknown, revoked or expired")),
+        Ok(false) => {
+            log_auth_failure(peer, kind, "unknown, revoked or expired API token");
+            Err(unauthorized("the API token is unknown, revoked or expired"))
+        }
         Err(e) => {
             tracing::error!(error = %e, "API token check failed");
             Err(json_error(
@@ -184,48 +279,78 @@ async fn require_api_token(state: &HttpState, headers: &HeaderMap) -> Result<(),
 async fn mcp_endpoint(
     State(state): State<HttpState>,
     Path(token): Path<String>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let peer = peer(&parts.extensions);
     let record = match state.0.registry.lookup_server_token(&token).await {
         Ok(TokenLookup::Active(record)) => record,
         Ok(TokenLookup::Expired(record)) => {
             state.forget(&record.id);
+            log_auth_failure(&peer, PathKind::Mcp, "expired MCP server URL");
             let when = chrono::DateTime::from_timestamp_millis(record.expires_at.unwrap_or(0))
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default();
-            return json_error(
+            let response = json_error(
                 StatusCode::UNAUTHORIZED,
                 "mcp_server_expired",
                 &format!(
                     "this MCP server URL expired at {when} and has been deleted; create a new one"
                 ),
             );
+            return rpc_body::drain(body, response).await;
         }
         Ok(TokenLookup::Unknown) => {
-            return json_error(
+            log_auth_failure(&peer, PathKind::Mcp, "unknown MCP server URL token");
+            let response = json_error(
                 StatusCode::NOT_FOUND,
                 "unknown_mcp_server",
                 "no MCP server has this URL token; it may have been revoked",
             );
+            return rpc_body::drain(body, response).await;
         }
         Err(e) => {
             tracing::error!(error = %e, "MCP token lookup failed");
-            return json_error(
+            let response = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "registry_unavailable",
                 "the token registry is unavailable",
             );
+            return rpc_body::drain(body, response).await;
         }
     };
-    if record.require_api_token_auth
-        && let Err(response) = require_api_token(&state, request.headers()).await
-    {
-        return response;
+    if let Err(response) = check_connection(&state, &record, &peer) {
+        return rpc_body::drain(body, response).await;
     }
+    if record.require_api_token_auth
+        && let Err(response) = require_api_token(&state, &parts.headers, &peer, PathKind::Mcp).await
+    {
+        return rpc_body::drain(body, response).await;
+    }
+    let body = if parts.method == Method::POST {
+        let bytes = match rpc_body::read_bounded(
+            body,
+            rpc_body::MAX_BODY_BYTES,
+            rpc_body::BODY_READ_TIMEOUT,
+        )
+        .await
+        {
+            Ok(bytes) => bytes,
+            Err(e) => return rpc_body::body_error(&e),
+        };
+        if let Err(response) = rpc_body::check(&bytes) {
+            return response;
+        }
+        rpc_body::complete_accept(&mut parts.headers);
+        Body::from(bytes)
+    } else {
+        body
+    };
     let service = match state.service_for(&record) {
         Ok(s) => s,
         Err(response) => return response,
     };
+    let mut request = Request::from_parts(parts, body);
     let slot = RateLimitSlot::default();
     request.extensions_mut().insert(slot.clone());
     let Ok(response) = service.oneshot(request).await;
@@ -238,6 +363,37 @@ async fn mcp_endpoint(
         }
     }
     response
+}
+
+/// A server URL is honoured only where its connection reaches the org it was created for: a URL
+/// made while serving the sandbox must not open a real org that later runs under the same
+/// connection name with the same registry.
+fn check_connection(state: &HttpState, record: &ServerRecord, peer: &str) -> Result<(), Response> {
+    let current = state.0.gateways.identity(&record.connection).map_err(|e| {
+        json_error(
+            StatusCode::BAD_GATEWAY,
+            "connection_unavailable",
+            &e.to_string(),
+        )
+    })?;
+    if record.connection_identity.as_deref() == Some(current.as_str()) {
+        return Ok(());
+    }
+    log_auth_failure(
+        peer,
+        PathKind::Mcp,
+        "MCP server URL made for another Zoho org",
+    );
+    let message = if record.connection_identity.is_none() {
+        "this MCP server URL was created before URLs were bound to their Zoho org and is no longer valid; revoke it and create a new one"
+    } else {
+        "this MCP server URL was created for another Zoho org (for example the sandbox) than the one connection this server reaches, and is not valid here"
+    };
+    Err(json_error(
+        StatusCode::FORBIDDEN,
+        "connection_mismatch",
+        message,
+    ))
 }
 
 /// Repeats an upstream 429's limit as IETF draft fields (`ratelimit-reset` in delta seconds) and
@@ -272,8 +428,12 @@ pub fn add_budget_headers(headers: &mut HeaderMap, info: &RateLimitInfo) {
     }
 }
 
-async fn list_servers(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    if let Err(response) = require_api_token(&state, &headers).await {
+async fn list_servers(
+    State(state): State<HttpState>,
+    ConnectInfoOpt(peer): ConnectInfoOpt,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = require_api_token(&state, &headers, &peer, PathKind::Admin).await {
         return response;
     }
     match state.0.registry.list_servers().await {
@@ -307,19 +467,27 @@ struct CreateServerBody {
 
 async fn create_server(
     State(state): State<HttpState>,
+    ConnectInfoOpt(peer): ConnectInfoOpt,
     headers: HeaderMap,
-    body: Result<Json<CreateServerBody>, axum::extract::rejection::JsonRejection>,
+    body: Body,
 ) -> Response {
-    if let Err(response) = require_api_token(&state, &headers).await {
-        return response;
+    if let Err(response) = require_api_token(&state, &headers, &peer, PathKind::Admin).await {
+        return rpc_body::drain(body, response).await;
     }
+    let body =
+        match rpc_body::read_bounded(body, rpc_body::MAX_BODY_BYTES, rpc_body::BODY_READ_TIMEOUT)
+            .await
+        {
+            Ok(bytes) => serde_json::from_slice::<CreateServerBody>(&bytes),
+            Err(e) => return rpc_body::body_error(&e),
+        };
     let body = match body {
-        Ok(Json(body)) => body,
-        Err(rejection) => {
+        Ok(body) => body,
+        Err(e) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                &rejection.body_text(),
+                &format!("the body is not a valid server definition: {e}"),
             );
         }
     };
@@ -357,6 +525,9 @@ async fn create_server(
             }
             (StatusCode::CREATED, Json(value)).into_response()
         }
+        Err(CreateServerError::Registry(e @ RegistryError::DuplicateName { .. })) => {
+            json_error(StatusCode::CONFLICT, "duplicate_name", &e.to_string())
+        }
         Err(CreateServerError::Registry(e)) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "registry_error",
@@ -375,10 +546,11 @@ pub fn parse_expiry(text: &str) -> Result<i64, String> {
 
 async fn revoke_server(
     State(state): State<HttpState>,
+    ConnectInfoOpt(peer): ConnectInfoOpt,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = require_api_token(&state, &headers).await {
+    if let Err(response) = require_api_token(&state, &headers, &peer, PathKind::Admin).await {
         return response;
     }
     match state.0.registry.revoke_server(&id).await {
@@ -396,5 +568,20 @@ async fn revoke_server(
             "registry_error",
             &e.to_string(),
         ),
+    }
+}
+
+/// The peer address when the server was started by [`crate::server::listener::serve`], else
+/// `unknown` (a router served by plain `axum::serve` carries none).
+struct ConnectInfoOpt(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ConnectInfoOpt {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ConnectInfoOpt(peer(&parts.extensions)))
     }
 }

@@ -6,6 +6,10 @@ pub mod gateways;
 pub mod handler;
 pub mod hosted;
 pub mod http;
+pub mod listener;
+pub mod origin_guard;
+pub mod rpc_body;
+pub mod stdio_lines;
 pub mod transport;
 
 pub use gateways::{DEFAULT_CONNECTION, GatewayPool};

@@ -16,7 +16,44 @@ use url::Url;
 use super::config::{Secret, ZohoConfig};
 use super::error::{UpstreamError, ZohoError, snippet};
 use super::lenient;
+use super::oauth::{GrantKind, accounts_answer};
 use super::ratelimit::RateLimitInfo;
+
+/// The longest request URL sent. URLs are bounded at 64 KiB by the HTTP stack and far lower by
+/// most servers; a request near that size is an argument mistake, not a transient failure.
+pub const MAX_URL_BYTES: usize = 32 * 1024;
+
+/// The longest access-token lifetime believed, in seconds.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// An access token as the processes of one deployment share it: good until `refresh_at` (a
+/// little before Zoho's expiry).
+#[derive(Debug, Clone)]
+pub struct SharedToken {
+    pub value: Secret,
+    pub refresh_at: std::time::SystemTime,
+}
+
+/// Mints a token from Zoho (the refresh-token grant); handed to [`TokenShare::token`].
+pub type Mint<'a> =
+    Box<dyn FnOnce() -> futures::future::BoxFuture<'a, Result<SharedToken, ZohoError>> + Send + 'a>;
+
+/// Where access tokens are kept for every process of a deployment (the runner keeps them in its
+/// store), so that CLI commands and replicas reuse one token instead of each spending one of the
+/// ten Zoho issues per refresh token per ten minutes.
+pub trait TokenShare: Send + Sync {
+    /// A live token for `key`; when there is none, `mint` is called at most once across all
+    /// processes at a time, and its token is shared.
+    fn token<'a>(
+        &'a self,
+        key: &'a str,
+        mint: Mint<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<SharedToken, ZohoError>>;
+
+    /// Drops the shared token for `key` if it is still `failed` (Zoho refused it early).
+    fn forget<'a>(&'a self, key: &'a str, failed: &'a Secret)
+    -> futures::future::BoxFuture<'a, ()>;
+}
 
 /// A successful (2xx) answer. `body` is `None` for 204 and empty bodies, which Zoho uses for
 /// "empty list".
@@ -40,6 +77,7 @@ struct Inner {
     /// Holding this lock while refreshing is what makes refresh single-flight: concurrent callers
     /// queue on it and find the fresh token when they get in.
     token: Mutex<Option<CachedToken>>,
+    share: Option<Arc<dyn TokenShare>>,
 }
 
 struct CachedToken {
@@ -58,6 +96,18 @@ impl std::fmt::Debug for ZohoClient {
 
 impl ZohoClient {
     pub fn new(config: ZohoConfig) -> Result<Self, ZohoError> {
+        Self::build(config, None)
+    }
+
+    /// A client whose access tokens come from (and go to) `share`.
+    pub fn with_token_share(
+        config: ZohoConfig,
+        share: Arc<dyn TokenShare>,
+    ) -> Result<Self, ZohoError> {
+        Self::build(config, Some(share))
+    }
+
+    fn build(config: ZohoConfig, share: Option<Arc<dyn TokenShare>>) -> Result<Self, ZohoError> {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -79,6 +129,7 @@ impl ZohoClient {
                 token_url,
                 config,
                 token: Mutex::new(None),
+                share,
             }),
         })
     }
@@ -101,9 +152,9 @@ impl ZohoClient {
                 "path `{path}` must start with `/`"
             )));
         }
-        let url = format!("{}{}", self.inner.api_root, path);
+        let url = self.url_for(path, query)?;
         let token = self.access_token().await?;
-        let first = self.send(&method, &url, query, body, &token).await?;
+        let first = self.send(&method, &url, body, &token).await?;
         let Err(err) = first else {
             return first.map_err(ZohoError::Upstream);
         };
@@ -112,35 +163,49 @@ impl ZohoClient {
             self.invalidate(&token).await;
             let token = self.access_token().await?;
             return self
-                .send(&method, &url, query, body, &token)
+                .send(&method, &url, body, &token)
                 .await?
                 .map_err(ZohoError::Upstream);
         }
         Err(ZohoError::Upstream(err))
     }
 
+    /// The full request URL. One longer than [`MAX_URL_BYTES`] is refused here, before any token
+    /// is fetched: it would fail the same way on every attempt, so it is the caller's argument
+    /// error, not an upstream failure worth retrying.
+    fn url_for(&self, path: &str, query: &[(String, String)]) -> Result<Url, ZohoError> {
+        let mut url = Url::parse(&format!("{}{}", self.inner.api_root, path))
+            .map_err(|e| ZohoError::InvalidRequest(format!("path `{path}` is not valid: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let length = url.as_str().len();
+        if length > MAX_URL_BYTES {
+            return Err(ZohoError::InvalidRequest(format!(
+                "the request URL would be {length} bytes long, more than the {MAX_URL_BYTES} bytes allowed; shorten the arguments (long lists or search text)"
+            )));
+        }
+        Ok(url)
+    }
+
     /// The outer error is a failure to get an answer at all; the inner one is a non-2xx answer.
     async fn send(
         &self,
         method: &Method,
-        url: &str,
-        query: &[(String, String)],
+        url: &Url,
         body: Option<&Value>,
         token: &Secret,
     ) -> Result<Result<ZohoResponse, UpstreamError>, ZohoError> {
         let mut req = self
             .inner
             .http
-            .request(method.clone(), url)
+            .request(method.clone(), url.clone())
             .header(
                 http::header::AUTHORIZATION,
                 format!("Zoho-oauthtoken {}", token.expose()),
             )
             .header("orgId", &self.inner.config.org_id)
             .header(http::header::ACCEPT, "application/json");
-        if !query.is_empty() {
-            req = req.query(query);
-        }
         if let Some(body) = body {
             req = req.json(body);
         }
@@ -148,7 +213,7 @@ impl ZohoClient {
         let status = resp.status().as_u16();
         let ratelimit = RateLimitInfo::from_headers(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        tracing::debug!(%method, url, status, "zoho desk call");
+        tracing::debug!(%method, url = url.path(), status, "zoho desk call");
         if !(200..300).contains(&status) {
             return Ok(Err(UpstreamError::from_response(status, &bytes, ratelimit)));
         }
@@ -189,10 +254,57 @@ impl ZohoClient {
         {
             return Ok(cached.value.clone());
         }
-        let fresh = self.refresh().await?;
+        let fresh = match &self.inner.share {
+            Some(share) => {
+                let key = self.share_key();
+                let mint: Mint<'_> = Box::new(|| {
+                    Box::pin(async {
+                        let fresh = self.refresh().await?;
+                        let left = fresh.refresh_at.saturating_duration_since(Instant::now());
+                        Ok(SharedToken {
+                            value: fresh.value,
+                            refresh_at: std::time::SystemTime::now() + left,
+                        })
+                    })
+                });
+                let shared = share.token(&key, mint).await?;
+                let left = shared
+                    .refresh_at
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                CachedToken {
+                    value: shared.value,
+                    refresh_at: Instant::now() + left,
+                }
+            }
+            None => self.refresh().await?,
+        };
         let value = fresh.value.clone();
         *slot = Some(fresh);
         Ok(value)
+    }
+
+    /// Obtains an access token now (cached, shared or fresh), so a check can tell token
+    /// trouble from API trouble.
+    pub async fn ensure_token(&self) -> Result<(), ZohoError> {
+        self.access_token().await.map(|_| ())
+    }
+
+    /// Names this client's tokens in a [`TokenShare`]: one refresh token of one client on one
+    /// accounts server. A digest, so the refresh token itself is never a key anywhere.
+    pub fn share_key(&self) -> String {
+        use sha2::Digest;
+        let cfg = &self.inner.config;
+        let mut digest = sha2::Sha256::new();
+        for part in [
+            cfg.accounts_url.as_str(),
+            cfg.client_id.as_str(),
+            cfg.refresh_token.expose(),
+        ] {
+            digest.update(part.as_bytes());
+            digest.update([0u8]);
+        }
+        hex::encode(&digest.finalize()[..16])
     }
 
     /// Forgets the token only if it is still the one that failed, so a burst of 401s from
@@ -201,6 +313,9 @@ impl ZohoClient {
         let mut slot = self.inner.token.lock().await;
         if slot.as_ref().is_some_and(|c| &c.value == failed) {
             *slot = None;
+        }
+        if let Some(share) = &self.inner.share {
+            share.forget(&self.share_key(), failed).await;
         }
     }
 
@@ -222,21 +337,9 @@ impl ZohoClient {
             .map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        let body: Option<Value> = serde_json::from_slice(&bytes).ok();
-        // Zoho Accounts reports grant errors with HTTP 200 and `{"error": "..."}`.
-        if let Some(code) = body.as_ref().and_then(|b| b.get("error")) {
-            let code = lenient::as_string(code).unwrap_or_else(|| "unknown_error".to_string());
-            return Err(ZohoError::Auth {
-                message: format!("the accounts server refused the refresh-token grant ({code})"),
-                code,
-            });
-        }
-        if !(200..300).contains(&status) {
-            return Err(ZohoError::Auth {
-                code: format!("HTTP_{status}"),
-                message: format!("the accounts server answered HTTP {status}"),
-            });
-        }
+        // Zoho Accounts reports grant errors with HTTP 200 and `{"error": "..."}`, and its token
+        // limit with 400 "Access Denied"; each becomes a sentence that says what to do.
+        let body = Some(accounts_answer(status, &bytes, GrantKind::RefreshToken)?);
         let Some(token) = body
             .as_ref()
             .and_then(|b| b.get("access_token"))
@@ -250,11 +353,14 @@ impl ZohoClient {
                 ),
             });
         };
+        // Zoho's tokens live an hour; a larger claim is capped so a broken or hostile accounts
+        // server cannot make the deadline overflow or pin one token for ever.
         let expires_in = body
             .as_ref()
             .and_then(|b| b.get("expires_in"))
             .and_then(lenient::as_u64)
-            .unwrap_or(3600);
+            .unwrap_or(3600)
+            .min(MAX_TOKEN_LIFETIME_SECS);
         // Refresh a little early so a token never expires in flight; a tenth of the lifetime
         // (at most a minute) keeps short-lived sandbox tokens usable.
         let lifetime = Duration::from_secs(expires_in);

@@ -67,6 +67,9 @@ pub struct ZohoConfig {
 pub enum ConfigError {
     #[error("missing setting {name}: {hint}")]
     Missing { name: String, hint: String },
+    /// Several settings are missing; all are named at once so one edit fixes them.
+    #[error("missing settings {names}: {hint}")]
+    MissingSeveral { names: String, hint: String },
     #[error("invalid setting {name}: {message}")]
     Invalid { name: String, message: String },
     #[error("{0}")]
@@ -90,29 +93,66 @@ impl ZohoConfig {
     /// `ZOHO_REFRESH_TOKEN` are required; `ZOHO_TIMEOUT_SECS` is optional.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let require = |name: &str| {
-            get(name).ok_or_else(|| ConfigError::Missing {
-                name: name.to_string(),
-                hint: "set the environment variable".to_string(),
-            })
-        };
-        let (desk_base_url, accounts_url) = hosts(
+        // Every variable is read before the first error is reported, so a caller that records
+        // the lookups (the compose test) sees all of them, and every missing one is named at once.
+        let roots = hosts(
             get("ZOHO_DC").as_deref(),
             get("ZOHO_DESK_BASE_URL").as_deref(),
             get("ZOHO_ACCOUNTS_URL").as_deref(),
             ("ZOHO_DC", "ZOHO_DESK_BASE_URL", "ZOHO_ACCOUNTS_URL"),
-        )?;
+            &allowed_http_hosts(&lookup),
+        );
         let timeout = match get("ZOHO_TIMEOUT_SECS") {
-            Some(raw) => parse_timeout("ZOHO_TIMEOUT_SECS", &raw)?,
-            None => DEFAULT_TIMEOUT,
+            Some(raw) => parse_timeout("ZOHO_TIMEOUT_SECS", &raw),
+            None => Ok(DEFAULT_TIMEOUT),
         };
+        let mut missing = Vec::new();
+        let mut require = |name: &str| {
+            let value = get(name);
+            if value.is_none() {
+                missing.push(name.to_owned());
+            }
+            value.unwrap_or_default()
+        };
+        let org_id = require("ZOHO_ORG_ID");
+        let client_id = require("ZOHO_CLIENT_ID");
+        let client_secret = Secret(require("ZOHO_CLIENT_SECRET"));
+        let refresh_token = Secret(require("ZOHO_REFRESH_TOKEN"));
+        let hosts = match roots {
+            Ok(hosts) => Some(hosts),
+            Err(ConfigError::Missing { name, .. }) if name == "ZOHO_DC" => {
+                missing.insert(
+                    0,
+                    "ZOHO_DC (or ZOHO_DESK_BASE_URL and ZOHO_ACCOUNTS_URL)".to_owned(),
+                );
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        let hint = "set the environment variables, or run `deskhand connect` to save a connection";
+        let (desk_base_url, accounts_url) = match (hosts, missing.len()) {
+            (Some(hosts), 0) => hosts,
+            (_, 1) => {
+                return Err(ConfigError::Missing {
+                    name: missing.remove(0),
+                    hint: hint.to_owned(),
+                });
+            }
+            _ => {
+                return Err(ConfigError::MissingSeveral {
+                    names: missing.join(", "),
+                    hint: hint.to_owned(),
+                });
+            }
+        };
+        let timeout = timeout?;
         Ok(ZohoConfig {
             desk_base_url,
             accounts_url,
-            org_id: require("ZOHO_ORG_ID")?,
-            client_id: require("ZOHO_CLIENT_ID")?,
-            client_secret: Secret(require("ZOHO_CLIENT_SECRET")?),
-            refresh_token: Secret(require("ZOHO_REFRESH_TOKEN")?),
+            org_id,
+            client_id,
+            client_secret,
+            refresh_token,
             timeout,
         })
     }
@@ -128,6 +168,20 @@ pub(crate) fn parse_timeout(name: &str, raw: &str) -> Result<Duration, ConfigErr
     }
 }
 
+/// The variable naming hosts besides loopback that may be reached over plain `http://`.
+pub const ALLOW_HTTP_HOSTS_VAR: &str = "ZOHO_ALLOW_HTTP_HOSTS";
+
+/// Host names (lower case) listed in `ZOHO_ALLOW_HTTP_HOSTS`, comma-separated: a sandbox on a
+/// private network (docker compose's `sandbox`) is the one legitimate non-loopback `http` host.
+pub(crate) fn allowed_http_hosts(lookup: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+    lookup(ALLOW_HTTP_HOSTS_VAR)
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
 /// Explicit URLs win over the data centre; half an explicit pair is an error rather than a silent
 /// mix of a sandbox Desk host with the real accounts server.
 pub(crate) fn hosts(
@@ -135,11 +189,13 @@ pub(crate) fn hosts(
     desk: Option<&str>,
     accounts: Option<&str>,
     names: (&str, &str, &str),
+    allow_http: &[String],
 ) -> Result<(Url, Url), ConfigError> {
     match (desk, accounts) {
-        (Some(desk), Some(accounts)) => {
-            Ok((parse_root(names.1, desk)?, parse_root(names.2, accounts)?))
-        }
+        (Some(desk), Some(accounts)) => Ok((
+            parse_root(names.1, desk, allow_http)?,
+            parse_root(names.2, accounts, allow_http)?,
+        )),
         (Some(_), None) => Err(ConfigError::Missing {
             name: names.2.to_string(),
             hint: format!("{} is set, so {} must be set too", names.1, names.2),
@@ -164,7 +220,10 @@ pub(crate) fn hosts(
     }
 }
 
-fn parse_root(name: &str, raw: &str) -> Result<Url, ConfigError> {
+/// The refresh token, the client secret and every access token travel to these hosts, so plain
+/// `http` is accepted only where nothing leaves the machine (loopback) or where the operator
+/// named the host in `ZOHO_ALLOW_HTTP_HOSTS`.
+fn parse_root(name: &str, raw: &str, allow_http: &[String]) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
         name: name.to_string(),
         message: format!("`{raw}` is not an absolute URL ({e})"),
@@ -173,6 +232,23 @@ fn parse_root(name: &str, raw: &str) -> Result<Url, ConfigError> {
         return Err(ConfigError::Invalid {
             name: name.to_string(),
             message: format!("`{raw}` must be an http(s) URL with a host"),
+        });
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let listed = url
+        .host_str()
+        .is_some_and(|h| allow_http.iter().any(|a| a.eq_ignore_ascii_case(h)));
+    if url.scheme() == "http" && !loopback && !listed {
+        return Err(ConfigError::Invalid {
+            name: name.to_string(),
+            message: format!(
+                "`{raw}` uses plain http:// for a host that is not loopback, so credentials would travel unencrypted; use https://, or name the host in {ALLOW_HTTP_HOSTS_VAR} if it is a sandbox on a private network"
+            ),
         });
     }
     Ok(url)
@@ -233,6 +309,22 @@ mod tests {
     }
 
     #[test]
+    fn every_missing_variable_is_named_at_once() {
+        let err = ZohoConfig::from_lookup(lookup(&[("ZOHO_CLIENT_ID", "c")])).unwrap_err();
+        let text = err.to_string();
+        for name in [
+            "ZOHO_DC",
+            "ZOHO_ORG_ID",
+            "ZOHO_CLIENT_SECRET",
+            "ZOHO_REFRESH_TOKEN",
+        ] {
+            assert!(text.contains(name), "{text}");
+        }
+        assert!(!text.contains("ZOHO_CLIENT_ID"), "{text}");
+        assert!(text.contains("deskhand connect"), "{text}");
+    }
+
+    #[test]
     fn half_an_url_pair_is_refused() {
         let mut pairs = CREDS.to_vec();
         pairs.push(("ZOHO_DESK_BASE_URL", "http://127.0.0.1:9000"));
@@ -249,6 +341,36 @@ mod tests {
         assert!(!dump.contains("very-secret"), "{dump}");
         assert!(!dump.contains("refresh-me"), "{dump}");
         assert!(dump.contains("***"));
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_listed_hosts() {
+        let with = |desk: &str, extra: &[(&str, &str)]| {
+            let mut pairs = CREDS.to_vec();
+            pairs.extend([("ZOHO_DESK_BASE_URL", desk), ("ZOHO_ACCOUNTS_URL", desk)]);
+            pairs.extend(extra);
+            ZohoConfig::from_lookup(lookup(&pairs))
+        };
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+            "https://desk.example.com",
+        ] {
+            assert!(with(ok, &[]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://desk.example.com",
+            "http://10.0.0.5:8765",
+            "http://sandbox:8765",
+        ] {
+            let err = with(bad, &[]).unwrap_err().to_string();
+            assert!(err.contains("ZOHO_DESK_BASE_URL"), "{err}");
+            assert!(err.contains("plain http://"), "{err}");
+            assert!(!err.contains("very-secret"), "{err}");
+        }
+        assert!(with("http://sandbox:8765", &[(ALLOW_HTTP_HOSTS_VAR, "Sandbox")]).is_ok());
+        assert!(with("http://other:8765", &[(ALLOW_HTTP_HOSTS_VAR, "sandbox")]).is_err());
     }
 
     #[test]

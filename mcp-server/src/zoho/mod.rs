@@ -6,9 +6,10 @@ pub mod connections;
 pub mod datacentre;
 pub mod error;
 pub mod lenient;
+pub mod oauth;
 pub mod ratelimit;
 
-pub use client::{ZohoClient, ZohoResponse};
+pub use client::{Mint, SharedToken, TokenShare, ZohoClient, ZohoResponse};
 pub use config::{ConfigError, Secret, ZohoConfig};
 pub use connections::Connections;
 pub use datacentre::{DataCentre, UnknownDataCentre};

@@ -160,7 +160,7 @@ mod tests {
                 remaining: Some(0),
                 reset: Some(120),
                 retry_after: Some(120),
-                weight: None,
+                weight: Some(3),
             }
         );
     }

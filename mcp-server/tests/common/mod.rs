@@ -216,6 +216,14 @@ async fn api(State(state): State<Arc<MockState>>, req: Request) -> Response {
     let Some(rest) = path.strip_prefix("/api/v1") else {
         return zoho_error(StatusCode::NOT_FOUND, "URL_NOT_FOUND", "not found");
     };
+    // A query value `forbidden` answers 403, for lookups the connection may lack the scope for.
+    if query.iter().any(|(_, v)| v == "forbidden") {
+        return zoho_error(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "You are not authorized to access this resource.",
+        );
+    }
     // Special answers are keyed by the last path segment, so any tool's path can reach them
     // (e.g. GET /tickets/quota).
     match rest.rsplit('/').next().unwrap_or("") {

@@ -1,6 +1,16 @@
 //! The LLM agent loop for one item: prompt, tool calls (concurrent when the model asks for
 //! several), results back to the model, until it gives a final answer that satisfies the output
 //! schema, or a limit stops it with a recorded reason.
+//!
+//! The final answer's schema goes to the provider as a strict `response_format` where it is
+//! supported (tools stay offered alongside it; the text answer then follows the schema), else in
+//! the system prompt. Either way the answer is validated against the workflow's schema and gets
+//! one correction.
+//!
+//! Prompt layout, for providers' prompt caches (a cache hit needs an identical prefix): the tool
+//! list, the response format and the system message (the guard, the workflow's system prompt,
+//! the answer instructions) are the same for every item of a run and come first; the item's own
+//! prompt comes last.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,10 +19,13 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use serde_json::Value;
 
-use crate::llm::{ChatMessage, ChatRequest, FinishReason, LlmClient, LlmError, ToolSpec};
+use crate::llm::{
+    ChatMessage, ChatRequest, ChatResponse, FinishReason, LlmClient, LlmError, ResponseFormat,
+    ToolSpec,
+};
 use crate::store::{NewLlmStep, StoreError};
 
-use super::output::check_answer;
+use super::output::{check_answer, check_structured_answer};
 use super::toolbox::{Halt, ItemTools};
 
 /// What every prompt is framed by, ahead of the workflow's own system prompt: ticket text is
@@ -130,18 +143,17 @@ impl Conversation<'_> {
         system_prompt: Option<&str>,
         prompt: &str,
     ) -> Result<Value, Finish> {
-        let mut system = GUARD.to_owned();
-        if let Some(extra) = system_prompt {
-            system.push_str("\n\n");
-            system.push_str(extra);
-        }
-        if let Some(schema) = self.output_schema {
-            system.push_str(
-                "\n\nWhen you are done, reply with only a JSON object (no prose) that satisfies this JSON Schema:\n",
-            );
-            system.push_str(&schema.to_string());
-        }
-        let mut messages = vec![ChatMessage::system(system), ChatMessage::user(prompt)];
+        let mut format = self
+            .output_schema
+            .and_then(|schema| self.llm.response_format(schema));
+        let system = |structured: bool| {
+            ChatMessage::system(system_message(
+                system_prompt,
+                self.output_schema,
+                structured,
+            ))
+        };
+        let mut messages = vec![system(format.is_some()), ChatMessage::user(prompt)];
         let specs: Vec<ToolSpec> = tools
             .toolbox()
             .allowed()
@@ -157,10 +169,24 @@ impl Conversation<'_> {
             if self.budget.exhausted() {
                 return Err(Finish::TokenBudget(self.budget.limit.unwrap_or_default()));
             }
-            let response = self
-                .llm
-                .chat(ChatRequest::new(messages.clone()).with_tools(specs.clone()))
-                .await?;
+            if format.is_some() && self.llm.structured_output_refused() {
+                // Another item of the run met the refusal first.
+                format = None;
+                messages[0] = system(false);
+            }
+            let response = loop {
+                let request = ChatRequest::new(messages.clone())
+                    .with_tools(specs.clone())
+                    .with_response_format(format.clone());
+                match self.llm.chat(request).await {
+                    Ok(response) => break response,
+                    Err(e) if format.is_some() && self.llm.refuse_structured_output(&e) => {
+                        format = None;
+                        messages[0] = system(false);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
             self.budget.add(u64::from(response.usage.total_tokens));
             tools
                 .toolbox()
@@ -172,6 +198,7 @@ impl Conversation<'_> {
                         model: response.model.clone(),
                         prompt_tokens: i64::from(response.usage.prompt_tokens),
                         completion_tokens: i64::from(response.usage.completion_tokens),
+                        cached_tokens: i64::from(response.usage.cached_tokens),
                         latency_ms: i64::try_from(response.latency.as_millis()).unwrap_or(i64::MAX),
                         finish_reason: Some(
                             serde_json::to_value(response.finish_reason)
@@ -198,11 +225,7 @@ impl Conversation<'_> {
                 continue;
             }
 
-            let verdict = if response.finish_reason == FinishReason::Length {
-                Err("the answer was cut off at the token limit".to_owned())
-            } else {
-                check_answer(self.output_schema, response.text.as_deref())
-            };
+            let verdict = final_answer(self.output_schema, format.as_ref(), &response);
             match verdict {
                 Ok(answer) => return Ok(answer),
                 Err(problem) if !corrected => {
@@ -215,5 +238,48 @@ impl Conversation<'_> {
             }
         }
         Err(Finish::MaxSteps(self.max_steps))
+    }
+}
+
+/// The system message: the guard, the workflow's system prompt, then how to answer. The same
+/// for every item of a run (and between runs while the workflow is unchanged), so it is the
+/// cacheable prefix.
+fn system_message(system_prompt: Option<&str>, schema: Option<&Value>, structured: bool) -> String {
+    let mut system = GUARD.to_owned();
+    if let Some(extra) = system_prompt {
+        system.push_str("\n\n");
+        system.push_str(extra);
+    }
+    match schema {
+        // The provider holds the schema and constrains the answer to it.
+        Some(_) if structured => system.push_str(
+            "\n\nWhen you are done, reply with only the JSON object of your response format.",
+        ),
+        Some(schema) => {
+            system.push_str(
+                "\n\nWhen you are done, reply with only a JSON object (no prose) that satisfies this JSON Schema:\n",
+            );
+            system.push_str(&schema.to_string());
+        }
+        None => {}
+    }
+    system
+}
+
+/// Reads a text answer (no tool calls) against the workflow's schema.
+fn final_answer(
+    schema: Option<&Value>,
+    format: Option<&ResponseFormat>,
+    response: &ChatResponse,
+) -> Result<Value, String> {
+    if response.finish_reason == FinishReason::Length {
+        return Err("the answer was cut off at the token limit".to_owned());
+    }
+    if let (Some(refusal), None) = (&response.refusal, &response.text) {
+        return Err(format!("the model refused to answer ({refusal})"));
+    }
+    match (schema, format) {
+        (Some(schema), Some(_)) => check_structured_answer(schema, response.text.as_deref()),
+        _ => check_answer(schema, response.text.as_deref()),
     }
 }

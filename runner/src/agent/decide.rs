@@ -11,7 +11,7 @@ use crate::store::NewLlmStep;
 use crate::workflow::{RunInfo, Workflow, all_hold, as_text, render_json};
 
 use super::conversation::TokenBudget;
-use super::output::check_answer;
+use super::output::{check_answer, check_structured_answer};
 use super::run_context::{Directory, RunContext};
 use super::{Finish, ItemTools};
 
@@ -109,24 +109,51 @@ impl DecideRun<'_> {
         prompt: &str,
     ) -> Result<Value, Finish> {
         let schema = self.workflow.output_schema.as_ref();
-        let mut system = GUARD.to_owned();
-        if let Some(extra) = system_prompt {
-            system.push_str("\n\n");
-            system.push_str(extra);
-        }
-        if let Some(schema) = schema {
-            system.push_str(
-                "\n\nReply with only a JSON object (no prose) that satisfies this JSON Schema:\n",
-            );
-            system.push_str(&schema.to_string());
-        }
-        let mut messages = vec![ChatMessage::system(system), ChatMessage::user(prompt)];
+        // The decision's schema goes to the provider as a strict `response_format` where it
+        // takes one; otherwise (refused, or `structured_output: false`) it is in the prompt.
+        let mut format = schema.and_then(|schema| self.llm.response_format(schema));
+        let system = |structured: bool| {
+            let mut system = GUARD.to_owned();
+            if let Some(extra) = system_prompt {
+                system.push_str("\n\n");
+                system.push_str(extra);
+            }
+            match schema {
+                Some(_) if structured => {
+                    system.push_str("\n\nReply with the decision as the JSON object asked for.");
+                }
+                Some(schema) => {
+                    system.push_str(
+                        "\n\nReply with only a JSON object (no prose) that satisfies this JSON Schema:\n",
+                    );
+                    system.push_str(&schema.to_string());
+                }
+                None => {}
+            }
+            ChatMessage::system(system)
+        };
+        let mut messages = vec![system(format.is_some()), ChatMessage::user(prompt)];
         let mut problem = String::new();
         for step in 1..=2u32 {
             if self.budget.exhausted() {
                 return Err(Finish::TokenBudget(self.budget_limit()));
             }
-            let response = self.llm.chat(ChatRequest::new(messages.clone())).await?;
+            if format.is_some() && self.llm.structured_output_refused() {
+                format = None;
+                messages[0] = system(false);
+            }
+            let response = loop {
+                let request =
+                    ChatRequest::new(messages.clone()).with_response_format(format.clone());
+                match self.llm.chat(request).await {
+                    Ok(response) => break response,
+                    Err(e) if format.is_some() && self.llm.refuse_structured_output(&e) => {
+                        format = None;
+                        messages[0] = system(false);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
             self.budget.add(u64::from(response.usage.total_tokens));
             tools
                 .toolbox()
@@ -138,6 +165,7 @@ impl DecideRun<'_> {
                         model: response.model.clone(),
                         prompt_tokens: i64::from(response.usage.prompt_tokens),
                         completion_tokens: i64::from(response.usage.completion_tokens),
+                        cached_tokens: i64::from(response.usage.cached_tokens),
                         latency_ms: i64::try_from(response.latency.as_millis()).unwrap_or(i64::MAX),
                         finish_reason: Some(
                             serde_json::to_value(response.finish_reason)
@@ -154,8 +182,13 @@ impl DecideRun<'_> {
             } else if !response.tool_calls.is_empty() {
                 Err("tools are not available here; answer with the decision itself".to_owned())
             } else {
-                check_answer(schema, response.text.as_deref())
-                    .and_then(|answer| self.check_ids(&answer).map(|()| answer))
+                match (schema, &format) {
+                    (Some(schema), Some(_)) => {
+                        check_structured_answer(schema, response.text.as_deref())
+                    }
+                    _ => check_answer(schema, response.text.as_deref()),
+                }
+                .and_then(|answer| self.check_ids(&answer).map(|()| answer))
             };
             match verdict {
                 Ok(answer) => return Ok(answer),

@@ -2,6 +2,13 @@
 //! if the ticket really talks about what its title and summary say, and write a reply made of
 //! that article's own text, citing it. Nothing is ever composed beyond the article: when no
 //! article fits, the ticket gets a private note saying so and what article is missing.
+//!
+//! Where the answer goes follows Zoho's reply contract (Thread.json): replies exist only on the
+//! channels EMAIL, FACEBOOK, TWITTER and FORUMS, drafts only on EMAIL, FACEBOOK and FORUMS, and
+//! an EMAIL reply or draft needs one of the department's reply addresses. In draft mode an
+//! e-mail ticket gets a real Zoho draft reply (an agent sends it from the reply editor); every
+//! other ticket gets the draft as a private comment. In public mode a ticket on a reply channel
+//! is answered; a phone, web or chat ticket gets the private comment instead.
 
 use serde_json::{Map, Value, json};
 
@@ -46,7 +53,7 @@ pub async fn work(
     let context = read(
         tools,
         "zoho_desk_tickets_get_full_context",
-        json!({ "ticketId": ticket_id }),
+        json!({ "ticketId": ticket_id, "includeFromAddresses": true }),
     )
     .await?;
     let (subject, body) = customer_text(&context);
@@ -116,36 +123,146 @@ pub async fn work(
     };
     let confidence = round2(score.min(1.0));
     let reason = format!("the suggested article {citation} covers the ticket (fit {confidence})");
-    let action = match mode {
-        Mode::DraftComment => {
-            note(
-                tools,
-                &ticket_id,
-                &format!(
-                    "Draft reply for an agent to review, taken from the knowledge-base article {citation} (fit {confidence}):\n\n\
-                     Hello,\n\nthank you for contacting us. This article answers your question:\n\n{answer}\n\nFull article: {}\n",
-                    link.as_deref().unwrap_or(&title)
-                ),
+    let customer_reply = format!(
+        "Hello,\n\nthank you for contacting us. Our knowledge-base article {citation} answers your question:\n\n{answer}\n\n\
+         This reply was assembled automatically by deskhand's deterministic baseline (not an LLM, not a person) from the article above. \
+         If it does not solve your problem, reply to this message and an agent will take over."
+    );
+    let ticket = context.get("ticket").unwrap_or(&Value::Null);
+    let channel = reply_channel(str_of(ticket, "channel"));
+    let (action, where_) = match (mode, channel) {
+        (Mode::DraftComment, Some(ReplyChannel::Email)) => match from_address(&context) {
+            Ok(from) => {
+                // The agent sends the draft as their own: the baseline's signature tells them
+                // who wrote it (and to remove that line), the rest is the article's text.
+                let draft = format!(
+                    "{SIGNATURE}\nHello,\n\nthank you for contacting us. Our knowledge-base article {citation} answers your question:\n\n{answer}\n"
+                );
+                reply(tools, DRAFT_REPLY, &ticket_id, "EMAIL", Some(&from), &draft).await?;
+                (
+                    "drafted",
+                    format!("; drafted as a Zoho e-mail draft from {from}"),
+                )
+            }
+            Err(why) => {
+                draft_note(
+                    tools, &ticket_id, &citation, confidence, &answer, &link, &title,
+                )
+                .await?;
+                ("drafted", format!("; drafted as a private comment ({why})"))
+            }
+        },
+        (Mode::DraftComment, _) => {
+            draft_note(
+                tools, &ticket_id, &citation, confidence, &answer, &link, &title,
             )
             .await?;
-            "drafted"
+            ("drafted", String::new())
         }
-        Mode::PublicReply => {
-            send_reply(tools, &ticket_id, &context, &format!(
-                "Hello,\n\nthank you for contacting us. Our knowledge-base article {citation} answers your question:\n\n{answer}\n\n\
-                 This reply was assembled automatically by deskhand's deterministic baseline (not an LLM, not a person) from the article above. \
-                 If it does not solve your problem, reply to this message and an agent will take over."
-            ))
+        (Mode::PublicReply, Some(c)) => {
+            let from = match c {
+                ReplyChannel::Email => Some(
+                    from_address(&context)
+                        .map_err(|why| Finish::Tool(format!("cannot reply by e-mail: {why}")))?,
+                ),
+                _ => None,
+            };
+            reply(
+                tools,
+                SEND_REPLY,
+                &ticket_id,
+                c.name(),
+                from.as_deref(),
+                &customer_reply,
+            )
             .await?;
-            "replied"
+            ("replied", String::new())
+        }
+        (Mode::PublicReply, None) => {
+            draft_note(
+                tools, &ticket_id, &citation, confidence, &answer, &link, &title,
+            )
+            .await?;
+            let on = match str_of(ticket, "channel") {
+                "" => "no channel".to_owned(),
+                c => format!("channel {c}"),
+            };
+            (
+                "drafted",
+                format!("; Zoho takes no reply on {on}, so the answer is a private comment"),
+            )
         }
     };
     Ok(json!({
         "action": action,
         "articleIds": [article_id],
         "confidence": confidence,
-        "reason": reason,
+        "reason": format!("{reason}{where_}"),
     }))
+}
+
+const SEND_REPLY: &str = "zoho_desk_tickets_send_reply";
+const DRAFT_REPLY: &str = "zoho_desk_tickets_draft_reply";
+
+/// The OAS reply channels (the `channel` discriminator of the reply body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyChannel {
+    Email,
+    Facebook,
+    Twitter,
+    Forums,
+}
+
+impl ReplyChannel {
+    fn name(self) -> &'static str {
+        match self {
+            ReplyChannel::Email => "EMAIL",
+            ReplyChannel::Facebook => "FACEBOOK",
+            ReplyChannel::Twitter => "TWITTER",
+            ReplyChannel::Forums => "FORUMS",
+        }
+    }
+}
+
+/// The reply channel of a ticket channel as Zoho displays it ("Email", "Forums", ...); `None`
+/// for channels Zoho takes no reply on (phone, web form, chat, feedback, ...).
+fn reply_channel(ticket_channel: &str) -> Option<ReplyChannel> {
+    match ticket_channel.trim().to_ascii_lowercase().as_str() {
+        "email" => Some(ReplyChannel::Email),
+        "facebook" => Some(ReplyChannel::Facebook),
+        "twitter" => Some(ReplyChannel::Twitter),
+        "forums" | "forum" => Some(ReplyChannel::Forums),
+        _ => None,
+    }
+}
+
+/// The from address of an e-mail reply: one of the ticket department's reply addresses (the
+/// context's `fromAddresses`), preferably the one the customer wrote to.
+fn from_address(context: &Value) -> Result<String, String> {
+    let listed = &context["fromAddresses"];
+    let allowed: Vec<&str> = listed["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.get("address").and_then(Value::as_str))
+        .filter(|a| a.contains('@'))
+        .collect();
+    if allowed.is_empty() {
+        return Err(match listed.get("error").and_then(Value::as_str) {
+            Some(e) => format!("the department's reply addresses could not be read ({e})"),
+            None => "the ticket's department has no active reply address".to_owned(),
+        });
+    }
+    let written_to = context
+        .get("threads")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| str_of(t, "direction") == "in")
+        .flat_map(|t| str_of(t, "to").split(','))
+        .map(str::trim)
+        .find_map(|to| allowed.iter().find(|a| a.eq_ignore_ascii_case(to)));
+    Ok(written_to.copied().unwrap_or(allowed[0]).to_owned())
 }
 
 /// The first few suggestions (one page).
@@ -207,42 +324,88 @@ async fn note(tools: &ItemTools<'_>, ticket_id: &str, text: &str) -> Result<Valu
     .await
 }
 
-/// A public reply on the ticket's own channel; e-mail goes out from the support address the
-/// customer wrote to.
-async fn send_reply(
+/// The draft as a private comment, for tickets Zoho keeps no draft reply for.
+async fn draft_note(
     tools: &ItemTools<'_>,
     ticket_id: &str,
-    context: &Value,
+    citation: &str,
+    confidence: f64,
+    answer: &str,
+    link: &Option<String>,
+    title: &str,
+) -> Result<Value, Finish> {
+    note(
+        tools,
+        ticket_id,
+        &format!(
+            "Draft reply for an agent to review, taken from the knowledge-base article {citation} (fit {confidence}):\n\n\
+             Hello,\n\nthank you for contacting us. This article answers your question:\n\n{answer}\n\nFull article: {}\n",
+            link.as_deref().unwrap_or(title)
+        ),
+    )
+    .await
+}
+
+/// A reply (`SEND_REPLY`) or a Zoho draft reply (`DRAFT_REPLY`) on `channel`.
+async fn reply(
+    tools: &ItemTools<'_>,
+    tool: &str,
+    ticket_id: &str,
+    channel: &str,
+    from: Option<&str>,
     content: &str,
 ) -> Result<Value, Finish> {
-    let ticket = context.get("ticket").unwrap_or(&Value::Null);
-    let channel = match str_of(ticket, "channel") {
-        "" | "Email" | "EMAIL" | "email" => "EMAIL".to_owned(),
-        other => other.to_uppercase(),
-    };
     let mut args = json!({
         "ticketId": ticket_id,
         "channel": channel,
         "contentType": "plainText",
         "content": content,
     });
-    if channel == "EMAIL" {
-        let from = context
-            .get("threads")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|t| str_of(t, "direction") == "in")
-            .map(|t| str_of(t, "to"))
-            .find(|to| to.contains('@'))
-            .map(|to| to.split(',').next().unwrap_or(to).trim().to_owned());
-        let Some(from) = from else {
-            return Err(Finish::Tool(
-                "cannot reply by e-mail: no support address found on the ticket's incoming threads"
-                    .into(),
-            ));
-        };
+    if let Some(from) = from {
         args["fromEmailAddress"] = json!(from);
     }
-    write(tools, "zoho_desk_tickets_send_reply", args).await
+    write(tools, tool, args).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_oas_reply_channels_take_a_reply() {
+        assert_eq!(reply_channel("Email"), Some(ReplyChannel::Email));
+        assert_eq!(reply_channel("Forums"), Some(ReplyChannel::Forums));
+        assert_eq!(
+            reply_channel("Twitter").map(ReplyChannel::name),
+            Some("TWITTER")
+        );
+        for none in ["Chat", "Phone", "Web", "Feedback", "Customer Portal", ""] {
+            assert_eq!(reply_channel(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn the_from_address_is_the_departments_preferably_the_one_written_to() {
+        let context = json!({
+            "fromAddresses": {"addresses": [{"address": "a@x.example"}, {"address": "b@x.example"}]},
+            "threads": [
+                {"direction": "in", "to": "other@y.example, B@x.example"},
+                {"direction": "out", "to": "a@x.example"}
+            ]
+        });
+        assert_eq!(from_address(&context).unwrap(), "b@x.example");
+        let context = json!({
+            "fromAddresses": {"addresses": [{"address": "a@x.example"}]},
+            "threads": [{"direction": "in", "to": "wrong-department@y.example"}]
+        });
+        assert_eq!(from_address(&context).unwrap(), "a@x.example");
+        let context = json!({"fromAddresses": {"addresses": [], "error": "403 FORBIDDEN"}});
+        assert!(
+            from_address(&context)
+                .unwrap_err()
+                .contains("403 FORBIDDEN")
+        );
+        assert!(from_address(&json!({})).is_err());
+    }
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
 use crate::agent::writes;
 use crate::engine::Engine;
@@ -86,9 +87,9 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 .list_approvals(state, workflow.as_deref(), limit)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&approvals)?);
+                outln!("{}", serde_json::to_string_pretty(&approvals)?);
             } else if approvals.is_empty() {
-                println!("no approvals");
+                outln!("no approvals");
             } else {
                 let rows: Vec<Vec<String>> = approvals
                     .iter()
@@ -104,7 +105,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     table::render(
                         &[
@@ -130,9 +131,9 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 .await?
                 .with_context(|| format!("there is no approval {id}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&approval)?);
+                outln!("{}", serde_json::to_string_pretty(&approval)?);
             } else {
-                println!(
+                outln!(
                     "approval {} ({}) from run {} of {}, item {}\ntool: {}\narguments:\n{}",
                     approval.id,
                     approval.state,
@@ -143,7 +144,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                     serde_json::to_string_pretty(&approval.arguments)?
                 );
                 if let Some(by) = &approval.decided_by {
-                    println!(
+                    outln!(
                         "decided by {by}{}",
                         approval
                             .note
@@ -153,7 +154,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
                 if let Some(result) = &approval.result {
-                    println!("result: {result}");
+                    outln!("result: {result}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -169,7 +170,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 .decide_approval(id, Decision::Reject, &reviewer(by), note.as_deref())
                 .await?;
             writes::reject_intent(&store, &approval).await?;
-            println!("approval {id} rejected; the write was not sent");
+            outln!("approval {id} rejected; the write was not sent");
             Ok(ExitCode::SUCCESS)
         }
         ApprovalsCommand::Approve {
@@ -254,7 +255,7 @@ async fn approve(
         .await?;
     match (result, error) {
         (Ok(_), None) => {
-            println!("approval {id} applied");
+            outln!("approval {id} applied");
             Ok(ExitCode::SUCCESS)
         }
         (_, Some(error)) => anyhow::bail!("approval {id}: {error}"),

@@ -1,6 +1,6 @@
 //! What the commands that run workflows share: the store, the catalog, the embedded gateway
-//! (Zoho from the environment, or an in-process sandbox with `--sandbox`), and finding a workflow
-//! by file or by name.
+//! (Zoho through a saved connection and/or the environment, or an in-process sandbox with
+//! `--sandbox`), and finding a workflow by file or by name.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,11 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use zoho_desk_mcp::catalog::Catalog;
 use zoho_desk_mcp::registry::database;
+use zoho_desk_mcp::zoho::connections::{DEFAULT_NAME, config_dir};
+use zoho_desk_mcp::zoho::{Connections, ZohoClient, ZohoConfig};
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
 use crate::embedded::SandboxBackend;
 use crate::mcp::EmbeddedServer;
-use crate::store::Store;
+use crate::store::{Store, TokenKey, TokenVault};
 use crate::workflow::{McpConnection, Workflow};
 
 /// Options of every command that runs workflows.
@@ -30,6 +32,56 @@ pub struct BackendArgs {
     /// With --sandbox: load this seed file (Zoho JSON shapes) instead of the generated org.
     #[arg(long, requires = "sandbox")]
     pub sandbox_seed: Option<PathBuf>,
+    #[command(flatten)]
+    pub zoho: ZohoArgs,
+}
+
+/// Which Zoho connection a command talks to.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ZohoArgs {
+    /// The Zoho connection to use, as saved by `deskhand connect` (default: `default`).
+    /// ZOHO_* environment variables override its fields.
+    #[arg(long, env = "DESKHAND_CONNECTION")]
+    pub connection: Option<String>,
+    /// The connections file (default: connections.yaml in the user's config directory).
+    #[arg(long, env = "DESKHAND_CONNECTIONS")]
+    pub connections: Option<PathBuf>,
+}
+
+impl ZohoArgs {
+    pub fn name(&self) -> &str {
+        self.connection.as_deref().unwrap_or(DEFAULT_NAME)
+    }
+
+    /// The connection's settings, environment variables laid over the saved ones; every missing
+    /// setting is named in one sentence.
+    pub fn config(&self) -> anyhow::Result<ZohoConfig> {
+        let connections = Connections::load_or_default(self.connections.as_deref())?;
+        Ok(connections.resolve_overridden(self.name(), |k| std::env::var(k).ok())?)
+    }
+}
+
+/// A Zoho client whose access token is shared with every process on `store`.
+pub fn zoho_client(config: ZohoConfig, store: &Store) -> anyhow::Result<ZohoClient> {
+    Ok(match token_vault(store) {
+        Some(vault) => ZohoClient::with_token_share(config, vault)?,
+        None => ZohoClient::new(config)?,
+    })
+}
+
+/// The store as the shared token cache. Without a key (no config directory and no
+/// `DESKHAND_TOKEN_KEY`, as in a bare container) each process keeps its own token, and says so.
+pub fn token_vault(store: &Store) -> Option<Arc<dyn zoho_desk_mcp::zoho::TokenShare>> {
+    match TokenKey::load_or_create(config_dir().as_deref()) {
+        Ok(key) => Some(Arc::new(TokenVault::new(store.clone(), key, owner("zoho")))),
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "Zoho access tokens are not shared between processes (set DESKHAND_TOKEN_KEY); each process spends its own of Zoho's 10 tokens per 10 minutes"
+            );
+            None
+        }
+    }
 }
 
 pub fn catalog() -> anyhow::Result<Arc<Catalog>> {
@@ -42,7 +94,16 @@ pub async fn store(args: &BackendArgs) -> anyhow::Result<Store> {
     let url = database::database_url(args.database_url.as_deref());
     Store::connect(&url)
         .await
-        .context("could not open the run store")
+        .with_context(|| format!("could not open the run store {}", store_name(&url)))
+}
+
+/// The store as the operator knows it: the SQLite file, or the PostgreSQL URL without its
+/// password.
+pub fn store_name(url: &str) -> String {
+    match crate::store::sqlite_file(url) {
+        Some(path) => path.display().to_string(),
+        None => database::redact_url(url),
+    }
 }
 
 /// The embedded gateway, if any workflow needs one. With `--sandbox` the returned backend must
@@ -51,6 +112,17 @@ pub async fn embedded(
     args: &BackendArgs,
     catalog: Arc<Catalog>,
     needed: bool,
+) -> anyhow::Result<(Option<EmbeddedServer>, Option<SandboxBackend>)> {
+    embedded_checked(args, catalog, needed, false).await
+}
+
+/// [`embedded`], and with `preflight` the Zoho connection is checked (a token, the org) before
+/// it is returned, for commands that would otherwise fail only at their first tick.
+pub async fn embedded_checked(
+    args: &BackendArgs,
+    catalog: Arc<Catalog>,
+    needed: bool,
+    preflight: bool,
 ) -> anyhow::Result<(Option<EmbeddedServer>, Option<SandboxBackend>)> {
     if args.sandbox {
         let mut config = SandboxConfig::default();
@@ -69,9 +141,19 @@ pub async fn embedded(
     if !needed {
         return Ok((None, None));
     }
-    let server = EmbeddedServer::from_env().context(
-        "the workflow uses the embedded MCP server, which needs Zoho credentials (ZOHO_* variables); pass --sandbox to work offline",
-    )?;
+    let config = args.zoho.config().map_err(|e| {
+        anyhow::anyhow!(
+            "the workflow uses the embedded MCP server, which needs a Zoho connection: {e:#} (or pass --sandbox to work offline)"
+        )
+    })?;
+    let store = store(args).await?;
+    let client = zoho_client(config, &store)?;
+    if preflight {
+        super::doctor::preflight(&client).await?;
+    }
+    let server = EmbeddedServer::new(Arc::new(zoho_desk_mcp::catalog::Gateway::new(
+        catalog, client,
+    )));
     Ok((Some(server), None))
 }
 

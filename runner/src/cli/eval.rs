@@ -14,6 +14,7 @@ use zoho_desk_mcp::registry::database;
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
 use super::backend;
+use super::output::{self, outln};
 use super::run::Lines;
 use super::table;
 use crate::embedded::SandboxBackend;
@@ -80,14 +81,14 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         let decider = decider(&mut workflow, args.model.as_deref())?;
         if !args.json {
-            eprintln!(
+            output::note(format_args!(
                 "eval {} on {} ({} tickets), decider {}",
                 workflow.name,
                 args.dataset.display(),
                 args.limit
                     .map_or(ticket_count, |l| ticket_count.min(l as usize)),
                 decider.label()
-            );
+            ));
         }
         let report = evaluate_one(
             catalog.clone(),
@@ -100,12 +101,12 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         if !args.json {
-            println!("{}\n", render(&report));
+            outln!("{}\n", render(&report));
         }
         reports.push(report);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -266,6 +267,7 @@ pub fn render(report: &EvalReport) -> String {
             r.invented.to_string(),
         );
         row("replies sent to customers", r.public_replies.to_string());
+        row("Zoho draft replies saved", r.drafts.to_string());
     }
     let u = &report.usage;
     row(
@@ -283,6 +285,12 @@ pub fn render(report: &EvalReport) -> String {
             u.prompt_tokens_per_ticket, u.completion_tokens_per_ticket
         ),
     );
+    if u.cached_tokens > 0 {
+        row(
+            "prompt tokens from the provider's cache",
+            format!("{} of {}", u.cached_tokens, u.prompt_tokens),
+        );
+    }
     row("429s met", u.rate_limited.to_string());
     row(
         "wall time",

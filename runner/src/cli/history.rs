@@ -5,8 +5,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
-use crate::store::{RunDetail, RunFilter};
+use crate::store::{Run, RunDetail, RunFilter, RunTokens};
+
+/// A run in `history --json`: the run as stored, with what its items spent on the LLM.
+#[derive(serde::Serialize)]
+struct RunRow<'a> {
+    #[serde(flatten)]
+    run: &'a Run,
+    tokens: RunTokens,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
@@ -26,14 +35,18 @@ pub struct HistoryArgs {
 
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = backend::store(&args.backend).await?;
+    // A run whose process died shows as interrupted once its lease lapses, not running forever.
+    if let Err(e) = store.close_lapsed_runs(None).await {
+        tracing::warn!(error = %e, "could not close runs whose lease lapsed");
+    }
     if let Some(id) = args.run_id {
         let Some(detail) = store.run_detail(id).await? else {
             anyhow::bail!("there is no run {id}");
         };
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&detail)?);
+            outln!("{}", serde_json::to_string_pretty(&detail)?);
         } else {
-            println!("{}", render_detail(&detail));
+            outln!("{}", render_detail(&detail));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -44,12 +57,24 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         })
         .await
         .context("could not read the run history")?;
+    let tokens = store
+        .run_tokens(&runs.iter().map(|r| r.id).collect::<Vec<_>>())
+        .await
+        .context("could not read the runs' token totals")?;
+    let tokens_of = |r: &Run| tokens.get(&r.id).copied().unwrap_or_default();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        let rows: Vec<RunRow<'_>> = runs
+            .iter()
+            .map(|run| RunRow {
+                run,
+                tokens: tokens_of(run),
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        outln!("no runs yet");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = runs
@@ -63,6 +88,10 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 format!("{}/{}", r.counts.succeeded, r.counts.total),
                 r.counts.failed.to_string(),
                 r.model.clone().unwrap_or_default(),
+                {
+                    let t = tokens_of(r);
+                    table::tokens(t.total(), t.cached_tokens)
+                },
                 table::time(r.started_at),
                 r.duration_ms()
                     .map(table::duration)
@@ -70,7 +99,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table::render(
             &[
@@ -81,6 +110,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 "ok/items",
                 "failed",
                 "decider",
+                "tokens",
                 "started (UTC)",
                 "took"
             ],
@@ -94,7 +124,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 fn render_detail(detail: &RunDetail) -> String {
     let run = &detail.run;
     let mut out = format!(
-        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; tokens: {} prompt + {} completion\n",
+        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; {}\n",
         run.id,
         run.workflow,
         run.trigger,
@@ -109,8 +139,7 @@ fn render_detail(detail: &RunDetail) -> String {
         run.counts.failed,
         run.counts.skipped,
         run.counts.total,
-        detail.prompt_tokens(),
-        detail.completion_tokens(),
+        table::token_line(&detail.tokens()),
     );
     let summary = run.summary.as_ref();
     if let Some(cost) = summary
@@ -126,13 +155,21 @@ fn render_detail(detail: &RunDetail) -> String {
     }
     for a in &detail.attempts {
         let at = &a.attempt;
+        let tokens = if at.steps > 0 {
+            format!(
+                ", {} tokens",
+                table::tokens(at.prompt_tokens + at.completion_tokens, at.cached_tokens)
+            )
+        } else {
+            String::new()
+        };
         let credits = item_credits
             .and_then(|c| c.get(&at.item_key))
             .and_then(serde_json::Value::as_u64)
             .map(|c| format!(" ({c} Zoho credits)"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "\nitem {} (attempt {}): {}{credits}{}\n",
+            "\nitem {} (attempt {}): {}{credits}{tokens}{}\n",
             at.item_key,
             at.attempt,
             at.status,
@@ -145,8 +182,13 @@ fn render_detail(detail: &RunDetail) -> String {
             out.push_str(&format!("  answer: {output}\n"));
         }
         for s in &a.steps {
+            let cached = if s.cached_tokens > 0 {
+                format!(" ({} cached)", s.cached_tokens)
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "  step {}: {} {}+{} tokens, {}, {}\n",
+                "  step {}: {} {}{cached}+{} tokens, {}, {}\n",
                 s.step,
                 s.model,
                 s.prompt_tokens,

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use super::table;
 use crate::store::ItemView;
 
@@ -58,11 +59,11 @@ pub async fn run(args: ItemsArgs) -> anyhow::Result<ExitCode> {
             let store = backend::store(&backend).await?;
             let items = store.items_in_state(workflow.as_deref(), state).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&items)?);
+                outln!("{}", serde_json::to_string_pretty(&items)?);
                 return Ok(ExitCode::SUCCESS);
             }
             if items.is_empty() {
-                println!("no items");
+                outln!("no items");
                 return Ok(ExitCode::SUCCESS);
             }
             let rows: Vec<Vec<String>> = items
@@ -78,7 +79,7 @@ pub async fn run(args: ItemsArgs) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 table::render(
                     &[
@@ -102,7 +103,7 @@ pub async fn run(args: ItemsArgs) -> anyhow::Result<ExitCode> {
         } => {
             let store = backend::store(&backend).await?;
             let reset = store.retry_items(Some(&workflow), &keys).await?;
-            println!("{reset} item(s) of {workflow} will be worked again on the next run");
+            outln!("{reset} item(s) of {workflow} will be worked again on the next run");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -10,13 +10,15 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use zoho_desk_mcp::catalog::{Catalog, ToolFilter};
+use zoho_desk_mcp::catalog::{Catalog, ToolFilter, Toolset};
 use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
 use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
+use zoho_desk_mcp::server::listener;
 use zoho_desk_mcp::server::{DEFAULT_CONNECTION, GatewayPool, Scope, ZohoDeskMcpServer, transport};
 use zoho_desk_mcp::zoho::Connections;
 
+use super::output::outln;
 use crate::embedded::SandboxBackend;
 use crate::shutdown;
 
@@ -67,14 +69,13 @@ struct ConnectionArgs {
 
 impl ConnectionArgs {
     fn connections(&self) -> anyhow::Result<Connections> {
-        match &self.connections {
-            Some(path) => Ok(Connections::load(path)?),
-            None => Ok(Connections::default()),
-        }
+        Ok(Connections::load_or_default(self.connections.as_deref())?)
     }
 
     async fn registry(&self) -> anyhow::Result<Registry> {
         let url = database::database_url(self.database_url.as_deref());
+        // The registry may be the first to create the store file: user-only, like the store's.
+        crate::store::secure_sqlite_file(&url);
         let db = database::connect(&url).await?;
         Ok(Registry::open(db).await?)
     }
@@ -95,8 +96,13 @@ struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
     /// Extra accepted Host header values (the public host name behind a proxy), comma-separated.
+    /// Loopback names and the host of --public-url are always accepted.
     #[arg(long, value_delimiter = ',', env = "DESKHAND_MCP_ALLOWED_HOSTS")]
     allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the server (e.g. https://app.example.com), comma-separated.
+    /// Requests without an Origin header always pass; loopback origins pass when bound to loopback.
+    #[arg(long, value_delimiter = ',', env = "DESKHAND_MCP_ALLOWED_ORIGINS")]
+    allowed_origins: Vec<String>,
     /// Externally visible base URL, for printed server URLs.
     #[arg(long, env = "DESKHAND_MCP_PUBLIC_URL")]
     public_url: Option<String>,
@@ -109,6 +115,10 @@ struct ServeArgs {
     /// stdio: expose only search_tools, get_tool_schema and call_tool.
     #[arg(long)]
     discovery: bool,
+    /// core (the curated tools, the default listing) or all (adds the tools generated from Zoho's
+    /// OpenAPI description); for --http, every hosted server of this process.
+    #[arg(long, default_value = "core")]
+    toolset: Toolset,
     /// stdio: which named connection to serve (default: the environment's).
     #[arg(long)]
     connection: Option<String>,
@@ -133,9 +143,14 @@ enum ServersCommand {
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// Delete a hosted server by id or name; its URL stops working at once.
+    /// Delete a hosted server by its exact id (or, with --name, its exact and unique name); its URL stops working at once.
     Revoke {
-        id: String,
+        /// The server's id (`srv_...`, see `mcp servers list`).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        id: Option<String>,
+        /// Revoke the one server with exactly this name instead; refused when several share it.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
@@ -143,6 +158,7 @@ enum ServersCommand {
 
 #[derive(Debug, Args)]
 struct CreateServerArgs {
+    /// Unique per connection; at most 64 printable characters.
     #[arg(long)]
     name: String,
     /// Named connection (default: the environment's Zoho settings).
@@ -182,6 +198,7 @@ enum TokensCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// When the token stops working (ISO 8601 / RFC 3339); must be in the future.
         #[arg(long)]
         expires_at: Option<String>,
         #[arg(long)]
@@ -189,16 +206,21 @@ enum TokensCommand {
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// List API tokens (names and dates only).
+    /// List API tokens (names, creation and expiry dates; never the tokens).
     List {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
-    /// Revoke an API token by id or name.
+    /// Revoke an API token by its exact id (or, with --name, its exact and unique name).
     Revoke {
-        id: String,
+        /// The token's id (`tok_...`, see `mcp tokens list`).
+        #[arg(required_unless_present = "name", conflicts_with = "name")]
+        id: Option<String>,
+        /// Revoke the one token with exactly this name instead; refused when several share it.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         conn: ConnectionArgs,
     },
@@ -219,13 +241,51 @@ fn run_openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => std::fs::write(path, text + "\n")
             .with_context(|| format!("could not write {}", path.display()))?,
-        None => println!("{text}"),
+        None => outln!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks the served connections before serving: the stdio one, or over HTTP the `default`
+/// connection and every named one in the file. A server with no usable connection refuses to
+/// start with the reason.
+async fn preflight_pool(pool: &GatewayPool, stdio: Option<&str>) -> anyhow::Result<()> {
+    let names: Vec<String> = match stdio {
+        Some(name) => vec![name.to_owned()],
+        None => {
+            let mut names: Vec<String> = pool.connections().names().map(str::to_owned).collect();
+            if !names.iter().any(|n| n == DEFAULT_CONNECTION) {
+                names.insert(0, DEFAULT_CONNECTION.to_owned());
+            }
+            names
+        }
+    };
+    let mut usable = 0;
+    let mut unresolved = Vec::new();
+    for name in &names {
+        match pool.get(name) {
+            Ok(gateway) => {
+                super::doctor::preflight(gateway.client())
+                    .await
+                    .with_context(|| format!("connection `{name}`"))?;
+                usable += 1;
+            }
+            Err(e) => unresolved.push(format!("{e}")),
+        }
+    }
+    if usable == 0 {
+        anyhow::bail!(
+            "no usable Zoho connection, so the MCP server will not start: {}; run `deskhand connect`, set the ZOHO_* variables, or pass --sandbox",
+            unresolved.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The curated core plus the generated tools: filters pick the toolset, and `mcp openapi`
+/// exports every tool.
 fn catalog() -> anyhow::Result<Arc<Catalog>> {
-    Ok(Arc::new(Catalog::zoho_desk().context(
+    Ok(Arc::new(Catalog::zoho_desk_all().context(
         "the built-in Zoho Desk integration definition is invalid",
     )?))
 }
@@ -236,21 +296,29 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut sandbox = None;
     let gateways = if args.sandbox {
         let backend = SandboxBackend::start(catalog.clone()).await?;
-        let pool = GatewayPool::with_gateway(backend.gateway.clone());
+        let pool = GatewayPool::with_gateway(backend.gateway.clone()).with_toolset(args.toolset);
         sandbox = Some(backend);
         Arc::new(pool)
     } else {
-        Arc::new(GatewayPool::new(catalog.clone(), args.conn.connections()?))
+        let mut pool =
+            GatewayPool::new(catalog.clone(), args.conn.connections()?).with_toolset(args.toolset);
+        let url = database::database_url(args.conn.database_url.as_deref());
+        let store = crate::store::Store::connect(&url)
+            .await
+            .context("could not open the store that shares Zoho access tokens")?;
+        if let Some(vault) = super::backend::token_vault(&store) {
+            pool = pool.with_token_share(vault);
+        }
+        let stdio = args
+            .stdio
+            .then(|| args.connection.as_deref().unwrap_or(DEFAULT_CONNECTION));
+        preflight_pool(&pool, stdio).await?;
+        Arc::new(pool)
     };
 
     if args.stdio {
-        let filter = ToolFilter::parse(&args.methods, &args.tags)?;
-        anyhow::ensure!(
-            !catalog.filtered(&filter).is_empty(),
-            "--methods {:?} and --tags {:?} together match no tool",
-            args.methods,
-            args.tags
-        );
+        let filter = ToolFilter::parse(&args.methods, &args.tags)?.with_toolset(args.toolset);
+        catalog.check_filter(&filter)?;
         let connection = args.connection.as_deref().unwrap_or(DEFAULT_CONNECTION);
         let gateway = gateways.get(connection)?;
         let exposure = if args.discovery {
@@ -283,6 +351,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         gateways.clone(),
         HttpOptions {
             allowed_hosts: args.allowed_hosts.clone(),
+            allowed_origins: args.allowed_origins.clone(),
+            loopback_bound: args.host.is_loopback(),
             public_url: public_url.clone(),
         },
         cancel.clone(),
@@ -295,7 +365,11 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &registry,
             &gateways,
             CreateServer {
-                name: format!("sandbox-{}", local.port()),
+                // Names are unique per connection; a restart on the same port needs a new one.
+                name: format!(
+                    "sandbox-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                ),
                 connection: DEFAULT_CONNECTION.to_owned(),
                 methods: Vec::new(),
                 tags: Vec::new(),
@@ -306,16 +380,15 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &public_url,
         )
         .await?;
-        println!("{}", created.url);
+        outln!("{}", created.url);
     }
     let app = http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown::signal().await;
-            cancel.cancel();
-        })
-        .await
-        .context("HTTP server failed")?;
+    listener::serve(listener, app, async move {
+        shutdown::signal().await;
+        cancel.cancel();
+    })
+    .await
+    .context("HTTP server failed")?;
     drop(sandbox);
     Ok(ExitCode::SUCCESS)
 }
@@ -324,7 +397,10 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
     match command {
         ServersCommand::Create(args) => {
             let registry = args.conn.registry().await?;
-            let gateways = GatewayPool::new(catalog()?, args.conn.connections()?);
+            // The serving process picks the toolset (`mcp serve --http --toolset`), so a filter
+            // is checked against every tool here.
+            let gateways =
+                GatewayPool::new(catalog()?, args.conn.connections()?).with_toolset(Toolset::All);
             let expires_at = args
                 .expires_at
                 .as_deref()
@@ -357,11 +433,11 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
                     obj.insert("url".into(), hosted.url.clone().into());
                     obj.insert("token".into(), hosted.created.token.clone().into());
                 }
-                println!("{value}");
+                outln!("{value}");
             } else {
-                println!("Created MCP server {} ({})", record.name, record.id);
-                println!("URL (shown once; it is the credential):");
-                println!("  {}", hosted.url);
+                outln!("Created MCP server {} ({})", record.name, record.id);
+                outln!("URL (shown once; it is the credential):");
+                outln!("  {}", hosted.url);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -369,23 +445,23 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let servers = registry.list_servers().await?;
             if json {
-                println!("{}", json!({ "result": servers }));
+                outln!("{}", json!({ "result": servers }));
             } else if servers.is_empty() {
-                println!(
+                outln!(
                     "No hosted MCP servers. Create one with `deskhand mcp servers create --name NAME`."
                 );
             } else {
-                println!(
+                outln!(
                     "{:<22} {:<20} {:<10} {:<16} {:<16} EXPIRES",
-                    "ID", "NAME", "CONNECTION", "METHODS", "TAGS"
+                    "ID",
+                    "NAME",
+                    "CONNECTION",
+                    "METHODS",
+                    "TAGS"
                 );
                 for s in servers {
-                    let expires = s
-                        .expires_at
-                        .and_then(chrono::DateTime::from_timestamp_millis)
-                        .map(|t| t.to_rfc3339())
-                        .unwrap_or_else(|| "never".into());
-                    println!(
+                    let expires = s.expires_at.map_or_else(|| "never".into(), format_ms);
+                    outln!(
                         "{:<22} {:<20} {:<10} {:<16} {:<16} {}",
                         s.id,
                         s.name,
@@ -398,16 +474,30 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ServersCommand::Revoke { id, conn } => {
+        ServersCommand::Revoke { id, name, conn } => {
             let registry = conn.registry().await?;
-            anyhow::ensure!(
-                registry.revoke_server(&id).await?,
-                "no MCP server with id or name {id:?}"
-            );
-            println!("Revoked {id}");
+            let revoked = match (id, name) {
+                (Some(id), _) => {
+                    anyhow::ensure!(
+                        registry.revoke_server(&id).await?,
+                        "no MCP server has the id {id:?}; to revoke by name, use --name"
+                    );
+                    id
+                }
+                (None, Some(name)) => registry.revoke_server_named(&name).await?,
+                (None, None) => anyhow::bail!("name the server to revoke: its id, or --name NAME"),
+            };
+            outln!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// An epoch-millisecond instant as RFC 3339 (UTC, whole seconds).
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 fn or_all(items: &[String]) -> String {
@@ -432,19 +522,27 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
                 .map(http::parse_expiry)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
+            if let Some(at) = expires_at {
+                anyhow::ensure!(
+                    at > chrono::Utc::now().timestamp_millis(),
+                    "--expires-at {} is in the past; give a future instant",
+                    format_ms(at)
+                );
+            }
             let (record, token) = registry.create_api_token(&name, expires_at).await?;
             if json {
                 let mut value = serde_json::to_value(&record)?;
                 if let Some(obj) = value.as_object_mut() {
                     obj.insert("token".into(), token.into());
                 }
-                println!("{value}");
+                outln!("{value}");
             } else {
-                println!(
+                outln!(
                     "Created API token {} ({}); shown once:",
-                    record.name, record.id
+                    record.name,
+                    record.id
                 );
-                println!("  {token}");
+                outln!("  {token}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -452,21 +550,38 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let tokens = registry.list_api_tokens().await?;
             if json {
-                println!("{}", json!({ "result": tokens }));
+                outln!("{}", json!({ "result": tokens }));
+            } else if tokens.is_empty() {
+                outln!("No API tokens. Create one with `deskhand mcp tokens create --name NAME`.");
             } else {
+                outln!("{:<22} {:<20} {:<26} EXPIRES", "ID", "NAME", "CREATED");
                 for t in tokens {
-                    println!("{}  {}", t.id, t.name);
+                    let expires = t.expires_at.map_or_else(|| "never".into(), format_ms);
+                    outln!(
+                        "{:<22} {:<20} {:<26} {}",
+                        t.id,
+                        t.name,
+                        format_ms(t.created_at),
+                        expires
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        TokensCommand::Revoke { id, conn } => {
+        TokensCommand::Revoke { id, name, conn } => {
             let registry = conn.registry().await?;
-            anyhow::ensure!(
-                registry.revoke_api_token(&id).await?,
-                "no API token with id or name {id:?}"
-            );
-            println!("Revoked {id}");
+            let revoked = match (id, name) {
+                (Some(id), _) => {
+                    anyhow::ensure!(
+                        registry.revoke_api_token(&id).await?,
+                        "no API token has the id {id:?}; to revoke by name, use --name"
+                    );
+                    id
+                }
+                (None, Some(name)) => registry.revoke_api_token_named(&name).await?,
+                (None, None) => anyhow::bail!("name the token to revoke: its id, or --name NAME"),
+            };
+            outln!("Revoked {revoked}");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,11 +2,14 @@
 
 mod approvals;
 pub mod backend;
+mod connect;
 mod demo;
+mod doctor;
 mod eval;
 mod history;
 mod items;
 mod mcp;
+pub mod output;
 mod run;
 mod sandbox;
 mod schedule;
@@ -32,6 +35,11 @@ pub struct Cli {
         default_value = "text"
     )]
     log_format: LogFormat,
+
+    /// Let workflows' `prompt:` and `system_prompt:` name files outside the workflow's directory
+    /// and the `prompts/` directory beside it. Prompt files are sent to the LLM provider.
+    #[arg(long, global = true, env = "DESKHAND_ALLOW_OUTSIDE_PROMPTS")]
+    allow_outside_prompts: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -65,10 +73,16 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run every workflow that has a `schedule`, once per tick across replicas; /metrics and /healthz.
     Schedule(schedule::ScheduleArgs),
+    /// Connect a Zoho Desk org: exchange a grant code (or use the browser flow), pick the org,
+    /// verify, and save a named connection with its secrets in a user-only file.
+    Connect(connect::ConnectArgs),
+    /// Check Zoho, the LLM, the store and the workflows; one line per check, a fix for each failure.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::workflow::allow_prompts_anywhere(cli.allow_outside_prompts);
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Mcp(args) => mcp::run(args).await,
@@ -80,5 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(args) => schedule::run(args).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Items(args) => items::run(args).await,
+        Command::Connect(args) => connect::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     }
 }

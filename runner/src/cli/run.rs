@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::Context;
 
 use super::backend::{self, BackendArgs};
+use super::output::{self, outln};
 use super::table;
 use crate::engine::{Decider, Engine, ItemReport, Progress, RunCost, RunReport, RunRequest};
-use crate::store::{AttemptStatus, Trigger};
+use crate::store::{AttemptStatus, RunTokens, Trigger};
 use crate::workflow::{WritePolicy, parse_assignment};
 
 #[derive(Debug, clap::Args)]
@@ -56,7 +57,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let abort = request.abort.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("stopping: finishing the items in progress (Ctrl-C again to abandon them)");
+            output::note(format_args!(
+                "stopping: finishing the items in progress (Ctrl-C again to abandon them)"
+            ));
             stop.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 abort.cancel();
@@ -65,12 +68,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
 
     if !args.json {
-        eprintln!(
+        output::note(format_args!(
             "{}: decider {}, writes {}",
             workflow.name,
             decider.label(),
             workflow.writes
-        );
+        ));
     }
     let progress = Lines::new(!args.json && std::io::stderr().is_terminal());
     let report = engine
@@ -80,9 +83,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}", summary(&report));
+        outln!("{}", summary(&report));
     }
     Ok(if report.is_success() {
         ExitCode::SUCCESS
@@ -104,7 +107,7 @@ pub fn summary(report: &RunReport) -> String {
                 i.tool_calls.to_string(),
                 i.writes.to_string(),
                 i.credits.to_string(),
-                (i.prompt_tokens + i.completion_tokens).to_string(),
+                table::tokens(i.prompt_tokens + i.completion_tokens, i.cached_tokens),
                 table::duration(i.duration_ms),
                 outcome_text(i),
             ]
@@ -137,6 +140,9 @@ pub fn summary(report: &RunReport) -> String {
         report.decider,
         if report.llm_used { "" } else { " — no LLM was used" },
     ));
+    if report.llm_used {
+        out.push_str(&format!("\n{}", table::token_line(&run_tokens(report))));
+    }
     out.push('\n');
     out.push_str(&cost_line(&report.cost));
     let r = &report.reconciliation;
@@ -187,6 +193,22 @@ pub fn cost_line(cost: &RunCost) -> String {
         }
     }
     line
+}
+
+/// The run's token totals from its item reports.
+pub fn run_tokens(report: &RunReport) -> RunTokens {
+    report.items.iter().fold(
+        RunTokens {
+            items: i64::try_from(report.items.len()).unwrap_or(i64::MAX),
+            ..RunTokens::default()
+        },
+        |mut t, i| {
+            t.prompt_tokens += i.prompt_tokens;
+            t.completion_tokens += i.completion_tokens;
+            t.cached_tokens += i.cached_tokens;
+            t
+        },
+    )
 }
 
 fn outcome_text(item: &ItemReport) -> String {
@@ -242,7 +264,7 @@ impl Lines {
 
     pub(super) fn finish(&self) {
         if self.terminal {
-            eprintln!();
+            output::note("");
         }
     }
 }
@@ -254,7 +276,7 @@ impl Progress for Lines {
         if self.terminal {
             self.draw();
         } else {
-            eprintln!("{items} item(s) to work on");
+            output::note(format_args!("{items} item(s) to work on"));
         }
     }
 
@@ -270,7 +292,7 @@ impl Progress for Lines {
         if self.terminal {
             self.draw();
         } else {
-            eprintln!(
+            output::note(format_args!(
                 "item {} {}{}",
                 item.label,
                 item.status,
@@ -278,7 +300,7 @@ impl Progress for Lines {
                     .as_deref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
-            );
+            ));
         }
     }
 }

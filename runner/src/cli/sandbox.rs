@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use zoho_desk_sandbox::{Sandbox, SandboxConfig, SeedData};
 
+use super::output::outln;
 use crate::shutdown;
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,9 @@ pub struct SandboxArgs {
     /// Latency added to every API call, in milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
+    /// How long a grant code stays exchangeable, in seconds (Zoho: 3 to 10 minutes).
+    #[arg(long)]
+    grant_code_ttl_secs: Option<u64>,
     /// Print the connection details as one JSON line.
     #[arg(long)]
     json: bool,
@@ -67,15 +71,25 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(secs > 0, "--token-ttl-secs must be at least 1");
         config.token_ttl = Duration::from_secs(secs);
     }
+    if let Some(secs) = args.grant_code_ttl_secs {
+        config.grant_code_ttl = Duration::from_secs(secs);
+    }
     if let Some(ms) = args.latency_ms {
         config.latency = Duration::from_millis(ms);
     }
 
+    let config_code_ttl = config.grant_code_ttl;
     let addr = SocketAddr::new(args.host, args.port);
     let sandbox = Sandbox::start(config, addr)
         .await
         .with_context(|| format!("could not start the sandbox on {addr}"))?;
     let creds = sandbox.credentials();
+    // A Self Client grant code with the scopes `deskhand connect` asks for, so that `connect
+    // --code` can be tried against the sandbox exactly as against Zoho.
+    let grant_code = sandbox
+        .admin()
+        .grant_code(zoho_desk_mcp::zoho::oauth::DESK_SCOPES)
+        .map_err(anyhow::Error::msg)?;
     if args.json {
         let line = serde_json::json!({
             "base_url": sandbox.base_url(),
@@ -84,30 +98,46 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
             "client_id": creds.client_id,
             "client_secret": creds.client_secret,
             "refresh_token": creds.refresh_token,
+            "grant_code": grant_code,
         });
-        println!("{line}");
+        outln!("{line}");
     } else {
-        println!("Zoho Desk sandbox listening");
-        println!(
+        outln!("Zoho Desk sandbox listening");
+        outln!(
             "  base URL      {}   (API at /api/v1, admin at /_sandbox)",
             sandbox.base_url()
         );
-        println!("  accounts URL  {}", sandbox.accounts_url());
-        println!("  org id        {}", creds.org_id);
-        println!("  client id     {}", creds.client_id);
-        println!("  client secret {}", creds.client_secret);
-        println!("  refresh token {}", creds.refresh_token);
-        println!();
-        println!("To point deskhand at it:");
-        println!(
+        outln!("  accounts URL  {}", sandbox.accounts_url());
+        outln!("  org id        {}", creds.org_id);
+        outln!("  client id     {}", creds.client_id);
+        outln!("  client secret {}", creds.client_secret);
+        outln!("  refresh token {}", creds.refresh_token);
+        outln!(
+            "  grant code    {grant_code}   (single use, expires in {} s)",
+            config_code_ttl.as_secs()
+        );
+        outln!();
+        outln!("To point deskhand at it:");
+        outln!(
             "  export ZOHO_DESK_BASE_URL={} ZOHO_ACCOUNTS_URL={} ZOHO_ORG_ID={} \\",
             sandbox.base_url(),
             sandbox.accounts_url(),
             creds.org_id
         );
-        println!(
+        outln!(
             "         ZOHO_CLIENT_ID={} ZOHO_CLIENT_SECRET={} ZOHO_REFRESH_TOKEN={}",
-            creds.client_id, creds.client_secret, creds.refresh_token
+            creds.client_id,
+            creds.client_secret,
+            creds.refresh_token
+        );
+        outln!();
+        outln!("Or save it as a connection:");
+        outln!(
+            "  deskhand connect --name sandbox --accounts-url {} --desk-url {} --client-id {} --client-secret {} --code {grant_code}",
+            sandbox.accounts_url(),
+            sandbox.base_url(),
+            creds.client_id,
+            creds.client_secret
         );
     }
     shutdown::signal().await;

@@ -13,7 +13,7 @@ use super::backend::{self, BackendArgs};
 use crate::engine::Engine;
 use crate::scheduler::{self, Metrics, SchedulerConfig};
 use crate::shutdown;
-use crate::workflow::{Workflow, parse_duration};
+use crate::workflow::{Workflow, format_duration, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct ScheduleArgs {
@@ -28,8 +28,10 @@ pub struct ScheduleArgs {
     )]
     metrics_addr: MetricsAddr,
     /// On SIGTERM or Ctrl-C, how long runs in flight may finish before they are aborted.
-    #[arg(long, default_value = "30s", value_parser = parse_grace)]
-    grace: Duration,
+    /// `auto`: one item lease of the workflows in flight (item_timeout x 1.25 + 1s), as long as
+    /// an item in flight can still take.
+    #[arg(long, default_value = "auto", value_parser = parse_grace)]
+    grace: Grace,
     /// Names this replica in runs and item leases (default: schedule:<hostname>:<pid>).
     #[arg(long, env = "DESKHAND_OWNER")]
     owner: Option<String>,
@@ -51,12 +53,29 @@ fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
         .map_err(|_| format!("expected host:port (such as 0.0.0.0:9464) or `off`, got `{text}`"))
 }
 
-fn parse_grace(text: &str) -> Result<Duration, String> {
-    if text.trim() == "0" || text.trim() == "0s" {
-        return Ok(Duration::ZERO);
+/// `--grace`: `None` is `auto`.
+type Grace = Option<Duration>;
+
+/// The longest `--grace`: a shutdown that waits longer than a day is a hang.
+const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+fn parse_grace(text: &str) -> Result<Grace, String> {
+    match text.trim() {
+        "auto" => Ok(None),
+        "0" | "0s" => Ok(Some(Duration::ZERO)),
+        other => {
+            let grace = parse_duration(other).ok_or_else(|| {
+                format!("expected `auto` or a duration such as 30s, 2m or 500ms, got `{text}`")
+            })?;
+            if grace > MAX_GRACE {
+                return Err(format!(
+                    "`{text}` is longer than the longest grace period, {}",
+                    format_duration(MAX_GRACE)
+                ));
+            }
+            Ok(Some(grace))
+        }
     }
-    parse_duration(text)
-        .ok_or_else(|| format!("expected a duration such as 30s, 2m or 500ms, got `{text}`"))
 }
 
 pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
@@ -80,7 +99,8 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             "run store is PostgreSQL: replicas sharing it run each tick exactly once"
         ),
     }
-    let (embedded, sandbox) = backend::embedded(&args.backend, catalog, needed).await?;
+    let (embedded, sandbox) =
+        backend::embedded_checked(&args.backend, catalog, needed, true).await?;
     if let Some(sandbox) = &sandbox {
         tracing::info!(base_url = %sandbox.sandbox.base_url(), "working against an in-process sandbox, not Zoho");
     }

@@ -3,7 +3,7 @@
 /// Renders rows under headers, each column as wide as its widest cell (cells cut at `max`).
 pub fn render(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
     let cut = |s: &str| -> String {
-        let one_line = s.replace(['\n', '\r'], " ");
+        let one_line = super::output::terminal_safe(&s.replace(['\n', '\r', '\t'], " "));
         if one_line.chars().count() > max {
             let kept: String = one_line.chars().take(max.saturating_sub(1)).collect();
             format!("{kept}…")
@@ -52,6 +52,32 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+/// A token count with the part served from the provider's prompt cache, when there is one:
+/// `1520 (1024 cached)`.
+pub fn tokens(total: i64, cached: i64) -> String {
+    if cached > 0 {
+        format!("{total} ({cached} cached)")
+    } else {
+        total.to_string()
+    }
+}
+
+/// The run's LLM spend in one line: totals, the cached share and the figure per item.
+pub fn token_line(t: &crate::store::RunTokens) -> String {
+    let cached = if t.cached_tokens > 0 {
+        format!(" ({} cached)", t.cached_tokens)
+    } else {
+        String::new()
+    };
+    format!(
+        "tokens: {} prompt{cached} + {} completion = {}, {} per item",
+        t.prompt_tokens,
+        t.completion_tokens,
+        t.total(),
+        t.per_item()
+    )
 }
 
 /// Epoch milliseconds as a UTC timestamp to the second.

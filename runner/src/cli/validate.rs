@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use zoho_desk_mcp::catalog::Catalog;
 
+use super::output::outln;
 use crate::workflow::{McpConnection, Workflow, WorkflowError, workflow_files};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let paths = if args.files.is_empty() {
         match workflow_files(&args.workflows) {
             Ok(paths) => paths,
-            Err(e) => return Ok(report(&[], Some(&e), &args)),
+            Err(e) => return report(&[], Some(&e), &args),
         }
     } else {
         args.files.clone()
@@ -42,16 +43,16 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 "no workflow files (*.yaml, *.yml) found".to_string(),
             ),
         };
-        return Ok(report(&[], Some(&e), &args));
+        return report(&[], Some(&e), &args);
     }
-    Ok(report(&results, None, &args))
+    report(&results, None, &args)
 }
 
 fn report(
     results: &[(PathBuf, Result<Workflow, WorkflowError>)],
     fatal: Option<&WorkflowError>,
     args: &ValidateArgs,
-) -> ExitCode {
+) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let failed = fatal.is_some() || results.iter().any(|(_, r)| r.is_err());
     if args.json {
@@ -77,23 +78,23 @@ fn report(
             files.push(json!({ "path": e.path, "ok": false, "error": error_json(e) }));
         }
         let doc = json!({ "ok": !failed, "files": files });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         for (path, result) in results {
             match result {
-                Ok(w) => println!("ok  {} ({})", path.display(), summary(w, now)),
-                Err(e) => println!("err {}", one_line(&e.to_string())),
+                Ok(w) => outln!("ok  {} ({})", path.display(), summary(w, now)),
+                Err(e) => outln!("err {}", one_line(&e.to_string())),
             }
         }
         if let Some(e) = fatal {
-            println!("err {}", one_line(&e.to_string()));
+            outln!("err {}", one_line(&e.to_string()));
         }
     }
-    if failed {
+    Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 fn summary(w: &Workflow, now: chrono::DateTime<chrono::Utc>) -> String {

@@ -82,6 +82,7 @@ mod tests {
             writes: 2,
             prompt_tokens,
             completion_tokens: 10,
+            cached_tokens: 0,
             credits,
             duration_ms: 1,
         }

@@ -89,6 +89,8 @@ pub struct ItemReport {
     pub completion_tokens: i64,
     /// Zoho credits this item's calls cost (as the gateway reports them).
     pub credits: u64,
+    /// The part of `prompt_tokens` served from the provider's prompt cache.
+    pub cached_tokens: i64,
     pub duration_ms: i64,
 }
 
@@ -248,7 +250,8 @@ impl Engine {
             None => {
                 let mut new = NewRun::new(&workflow.name, request.trigger, &self.owner)
                     .inputs(Value::Object(workflow.inputs.clone()))
-                    .model(decider.label(), decider.uses_llm());
+                    .model(decider.label(), decider.uses_llm())
+                    .lease(lease_duration(workflow.limits.item_timeout));
                 if let Some(at) = request.scheduled_for {
                     new = new.scheduled_for(at.timestamp_millis());
                 }
@@ -264,8 +267,15 @@ impl Engine {
         };
         let observer = RunObserver::start(self.store.clone(), run_id, self.observer.clone());
         let mut worked = Worked::default();
-        let outcome = self
-            .run_items(
+        // The run's lease is renewed like its items' leases, so other replicas see it live
+        // while this process works on it, and closed as interrupted soon after it dies.
+        let renew = keep_run_alive(
+            &self.store,
+            run_id,
+            lease_duration(workflow.limits.item_timeout),
+        );
+        let outcome = tokio::select! {
+            outcome = self.run_items(
                 workflow,
                 decider,
                 &request,
@@ -274,13 +284,15 @@ impl Engine {
                 observer.clone(),
                 &mut worked,
                 progress,
-            )
-            .await;
+            ) => outcome,
+            never = renew => match never {},
+        };
         observer.flush().await;
         let (retries, rate_limited) = (observer.retries(), observer.rate_limited());
         let Worked {
             items,
             reconciliation,
+            not_started,
         } = worked;
         let cost = RunCost::of(
             &items,
@@ -288,8 +300,13 @@ impl Engine {
             workflow.writes == crate::workflow::WritePolicy::Apply,
         );
 
+        // Items the run selected but never started (it was stopped) count as skipped: the run
+        // is cut short, and its counts say how far it got.
+        let unstarted = i64::try_from(not_started).unwrap_or(i64::MAX);
         let counts = RunCounts {
-            total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+            total: i64::try_from(items.len())
+                .unwrap_or(i64::MAX)
+                .saturating_add(unstarted),
             succeeded: count(&items, &[AttemptStatus::Succeeded]),
             failed: count(&items, &[AttemptStatus::Failed, AttemptStatus::Abandoned]),
             skipped: count(
@@ -299,13 +316,21 @@ impl Engine {
                     AttemptStatus::Cancelled,
                     AttemptStatus::Deferred,
                 ],
-            ),
+            )
+            .saturating_add(unstarted),
         };
         let (status, error) = match outcome {
             Err(error) => (RunStatus::Failed, Some(error)),
             Ok(()) if request.abort.is_cancelled() => (
                 RunStatus::Cancelled,
                 Some("the run was stopped before it finished".into()),
+            ),
+            Ok(()) if not_started > 0 => (
+                RunStatus::Cancelled,
+                Some(format!(
+                    "the run was stopped before it finished: {not_started} selected item(s) were \
+                     not started and stay due"
+                )),
             ),
             Ok(()) if counts.failed == 0 => (RunStatus::Succeeded, None),
             Ok(()) if counts.succeeded == 0 => (RunStatus::Failed, None),
@@ -473,6 +498,7 @@ impl Engine {
         let halt_run = CancellationToken::new();
         let run_error: Mutex<Option<String>> = Mutex::new(None);
         let reports: Mutex<Vec<ItemReport>> = Mutex::new(Vec::new());
+        let not_started = std::sync::atomic::AtomicUsize::new(0);
         let concurrency = usize::try_from(workflow.limits.concurrency.max(1)).unwrap_or(1);
         let ctx = ItemContext {
             engine: self,
@@ -491,8 +517,13 @@ impl Engine {
                 let halt_run = &halt_run;
                 let run_error = &run_error;
                 let reports = &reports;
+                let not_started = &not_started;
                 async move {
-                    if request.stop.is_cancelled() || halt_run.is_cancelled() {
+                    if halt_run.is_cancelled() {
+                        return;
+                    }
+                    if request.stop.is_cancelled() {
+                        not_started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return;
                     }
                     progress.item_started(&key);
@@ -517,6 +548,7 @@ impl Engine {
             })
             .await;
         worked.items = reports.into_inner().unwrap_or_else(|p| p.into_inner());
+        worked.not_started = not_started.into_inner();
         match run_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(error) => Err(error),
             None => Ok(()),
@@ -529,6 +561,8 @@ impl Engine {
 struct Worked {
     items: Vec<ItemReport>,
     reconciliation: Reconciliation,
+    /// Selected items never started because the run was asked to stop.
+    not_started: usize,
 }
 
 /// What every item of a run needs.
@@ -715,6 +749,7 @@ impl ItemContext<'_> {
                 prompt_tokens: attempt.prompt_tokens,
                 completion_tokens: attempt.completion_tokens,
                 credits: self.observer.item_credits(key),
+                cached_tokens: attempt.cached_tokens,
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             },
             stop,
@@ -819,9 +854,27 @@ impl ItemContext<'_> {
 }
 
 /// An item's lease outlives its timeout by a margin, so a live worker never loses it, yet a dead
-/// one's items are free again soon after they would have timed out anyway.
-fn lease_duration(item_timeout: Duration) -> Duration {
-    item_timeout + item_timeout / 4 + Duration::from_secs(1)
+/// one's items are free again soon after they would have timed out anyway. The run's own lease
+/// and the scheduler's default shutdown grace use the same formula (see the README's scheduler
+/// section).
+pub fn lease_duration(item_timeout: Duration) -> Duration {
+    item_timeout
+        .saturating_add(item_timeout / 4)
+        .saturating_add(Duration::from_secs(1))
+}
+
+/// Renews the run's lease until dropped (the run is over).
+async fn keep_run_alive(store: &Store, run_id: RunId, lease: Duration) -> std::convert::Infallible {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match store.renew_run(run_id, lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(run_id, "the run was closed by another process while it ran")
+            }
+            Err(e) => tracing::warn!(run_id, error = %e, "could not renew the run's lease"),
+        }
+    }
 }
 
 /// How an item's lease is handed back.

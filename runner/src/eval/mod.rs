@@ -62,6 +62,8 @@ pub struct Usage {
     pub llm_round_trips: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// The part of `prompt_tokens` served from the provider's prompt cache.
+    pub cached_tokens: i64,
     /// Zoho 429 answers the run met (each was waited out and repeated, never shown to the model).
     pub rate_limited: u64,
     pub retries: u64,
@@ -130,6 +132,7 @@ fn usage(report: &RunReport, wall: Duration) -> Usage {
         llm_round_trips: steps,
         prompt_tokens: prompt,
         completion_tokens: completion,
+        cached_tokens: sum(|i| i.cached_tokens),
         rate_limited: report.rate_limited,
         retries: report.retries,
         wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
@@ -224,6 +227,14 @@ impl States {
         self.added(id, "threads")
             .into_iter()
             .filter(|t| t["direction"] == "out" && t["status"] != "DRAFT")
+            .count()
+    }
+
+    /// Outgoing threads the run added as Zoho drafts.
+    pub fn draft_replies(&self, id: &str) -> usize {
+        self.added(id, "threads")
+            .into_iter()
+            .filter(|t| t["direction"] == "out" && t["status"] == "DRAFT")
             .count()
     }
 

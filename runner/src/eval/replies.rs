@@ -33,6 +33,8 @@ pub struct ReplyScore {
     pub invented: usize,
     /// Replies sent to customers (as opposed to private drafts and notes).
     pub public_replies: usize,
+    /// Zoho draft replies saved for an agent to send from the reply editor.
+    pub drafts: usize,
     pub unsupported_examples: Vec<Unsupported>,
 }
 
@@ -54,6 +56,7 @@ pub fn score(gold: &Gold, states: &States, items: &[ItemReport]) -> ReplyScore {
         }
         s.tickets += 1;
         s.public_replies += states.sent_replies(&item.key);
+        s.drafts += states.draft_replies(&item.key);
         let answerable = !g.article_ids.is_empty();
         if answerable {
             s.answerable += 1;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::structured::ResponseFormat;
+
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
@@ -94,6 +96,9 @@ pub struct ChatRequest {
     pub temperature: Option<f32>,
     /// Overrides the settings' `max_completion_tokens`.
     pub max_completion_tokens: Option<u32>,
+    /// Sent as `response_format: {type: json_schema, json_schema: {name, schema, strict: true}}`:
+    /// the final text answer must follow this schema. Tool calls stay allowed alongside it.
+    pub response_format: Option<ResponseFormat>,
 }
 
 impl ChatRequest {
@@ -111,6 +116,11 @@ impl ChatRequest {
 
     pub fn with_tool_choice(mut self, choice: ToolChoice) -> Self {
         self.tool_choice = Some(choice);
+        self
+    }
+
+    pub fn with_response_format(mut self, format: Option<ResponseFormat>) -> Self {
+        self.response_format = format;
         self
     }
 }
@@ -132,6 +142,11 @@ pub struct TokenUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// The part of `prompt_tokens` the provider served from its prompt cache
+    /// (`usage.prompt_tokens_details.cached_tokens`; billed at a discount by OpenAI). Zero when
+    /// the server does not say.
+    #[serde(default)]
+    pub cached_tokens: u32,
 }
 
 impl std::ops::AddAssign for TokenUsage {
@@ -139,6 +154,7 @@ impl std::ops::AddAssign for TokenUsage {
         self.prompt_tokens = self.prompt_tokens.saturating_add(rhs.prompt_tokens);
         self.completion_tokens = self.completion_tokens.saturating_add(rhs.completion_tokens);
         self.total_tokens = self.total_tokens.saturating_add(rhs.total_tokens);
+        self.cached_tokens = self.cached_tokens.saturating_add(rhs.cached_tokens);
     }
 }
 
@@ -147,6 +163,8 @@ impl std::ops::AddAssign for TokenUsage {
 pub struct ChatResponse {
     /// Assistant text; `None` when empty.
     pub text: Option<String>,
+    /// Why the model declined to answer in the requested format (structured outputs' `refusal`).
+    pub refusal: Option<String>,
     pub tool_calls: Vec<ToolCall>,
     /// `ToolCalls` whenever `tool_calls` is non-empty, whatever the server said (Ollama reports
     /// `stop` with tool calls).

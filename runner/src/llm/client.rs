@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_openai::Client;
@@ -17,16 +17,19 @@ use async_openai::types::chat::{
     ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
     ChatCompletionRequestUserMessageContent, ChatCompletionTool, ChatCompletionToolChoiceOption,
     ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionResponse,
-    FinishReason as WireFinishReason, FunctionCall, FunctionObject, ToolChoiceOptions,
+    FinishReason as WireFinishReason, FunctionCall, FunctionObject,
+    ResponseFormat as WireResponseFormat, ResponseFormatJsonSchema, ToolChoiceOptions,
 };
+use serde_json::Value;
 use tower::Layer;
 
 use super::chat::{
     ChatMessage, ChatRequest, ChatResponse, FinishReason, TokenUsage, ToolCall, ToolChoice,
 };
 use super::error::LlmError;
-use super::retry_layer::{CallStats, RetryContext, RetryLayer, RetryObserver};
+use super::retry_layer::{CallStats, LLM_LAYER, RetryContext, RetryLayer, RetryObserver};
 use super::settings::{LlmProvider, LlmSettings};
+use super::structured::ResponseFormat;
 
 /// A chat-completions client for one provider. Cheap to clone; share one per workflow run.
 ///
@@ -39,6 +42,11 @@ pub struct LlmClient {
     config: Arc<dyn Config>,
     http: reqwest::Client,
     ctx: RetryContext,
+    /// Set once the provider has refused `response_format`; shared by every clone, so the rest
+    /// of the run (one client per run) asks no more and uses the prompt instead.
+    structured_refused: Arc<AtomicBool>,
+    /// Set once it has been logged that the output schema cannot go out as a strict format.
+    inexpressible_logged: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for LlmClient {
@@ -112,6 +120,8 @@ impl LlmClient {
             config,
             http,
             ctx,
+            structured_refused: Arc::new(AtomicBool::new(false)),
+            inexpressible_logged: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -123,6 +133,52 @@ impl LlmClient {
 
     pub fn settings(&self) -> &LlmSettings {
         &self.settings
+    }
+
+    /// The `response_format` to send for an answer that must satisfy `schema`, or `None` when
+    /// the schema goes in the prompt instead: the workflow turned structured outputs off, the
+    /// provider refused them earlier in this run, or strict mode cannot express the schema.
+    pub fn response_format(&self, schema: &Value) -> Option<ResponseFormat> {
+        if !self.settings.structured_output || self.structured_output_refused() {
+            return None;
+        }
+        match ResponseFormat::for_schema(schema) {
+            Ok(format) => Some(format),
+            Err(why) => {
+                if !self.inexpressible_logged.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        reason = %why,
+                        "the output schema goes in the prompt: strict structured outputs cannot express it"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether the provider refused `response_format` earlier in this client's run.
+    pub fn structured_output_refused(&self) -> bool {
+        self.structured_refused.load(Ordering::SeqCst)
+    }
+
+    /// Called with the error of a request that carried a `response_format`: when the provider
+    /// refused it, structured outputs are off for the rest of the run and the caller should
+    /// repeat the request with the schema in the prompt (returns true). The first refusal is
+    /// reported to the observer, so the run history says once why the prompt changed.
+    pub fn refuse_structured_output(&self, error: &LlmError) -> bool {
+        if !error.rejects_response_format() {
+            return false;
+        }
+        if !self.structured_refused.swap(true, Ordering::SeqCst) {
+            let reason = format!(
+                "structured outputs refused, the output schema goes in the prompt for the rest of the run: {error}"
+            );
+            tracing::warn!(layer = LLM_LAYER, provider = %self.ctx.provider, "{reason}");
+            if let Some(observer) = &self.ctx.observer {
+                observer.on_retry(LLM_LAYER, 1, Duration::ZERO, &reason);
+            }
+        }
+        true
     }
 
     /// One chat completion, with the runner's retry policy applied to the HTTP exchange.
@@ -185,6 +241,16 @@ impl LlmClient {
                 .collect()
         });
         let max_tokens = request.max_completion_tokens.or(s.max_completion_tokens);
+        let response_format = request
+            .response_format
+            .map(|f| WireResponseFormat::JsonSchema {
+                json_schema: ResponseFormatJsonSchema {
+                    description: None,
+                    name: f.name,
+                    schema: f.schema,
+                    strict: Some(true),
+                },
+            });
         #[allow(deprecated)]
         let mut wire = CreateChatCompletionRequest {
             model: s.model.clone(),
@@ -192,6 +258,7 @@ impl LlmClient {
             tools,
             tool_choice,
             temperature: request.temperature.or(s.temperature),
+            response_format,
             ..Default::default()
         };
         if s.provider == LlmProvider::OpenAiCompatible {
@@ -249,6 +316,10 @@ impl LlmClient {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
                 total_tokens: u.total_tokens,
+                cached_tokens: u
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0),
             });
         let Some(choice) = response.choices.into_iter().next() else {
             return Err(LlmError::Decode {
@@ -288,6 +359,7 @@ impl LlmClient {
         };
         Ok(ChatResponse {
             text: choice.message.content.filter(|t| !t.is_empty()),
+            refusal: choice.message.refusal.filter(|r| !r.is_empty()),
             tool_calls,
             finish_reason,
             usage,

@@ -73,7 +73,23 @@ fn normalise_usage(usage: Option<&Value>) -> Value {
         Some(t) if t.is_number() => count(Some(t)),
         _ => (prompt + completion).min(u64::from(u32::MAX)),
     };
-    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total})
+    // OpenAI, vLLM and llama.cpp's server report the prompt-cache hits under
+    // `prompt_tokens_details`; DeepSeek-style servers as `prompt_cache_hit_tokens`.
+    let cached = usage.and_then(|u| {
+        u.get("prompt_tokens_details")
+            .and_then(|d| d.get("cached_tokens"))
+            .filter(|c| c.is_number())
+            .or_else(|| u.get("prompt_cache_hit_tokens").filter(|c| c.is_number()))
+    });
+    let mut out =
+        json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total});
+    if let (Some(cached), Some(obj)) = (cached, out.as_object_mut()) {
+        obj.insert(
+            "prompt_tokens_details".into(),
+            json!({"cached_tokens": count(Some(cached)).min(prompt)}),
+        );
+    }
+    out
 }
 
 fn normalise_choice(index: usize, choice: &mut Map<String, Value>) {
@@ -213,6 +229,24 @@ mod tests {
         let out =
             run(json!({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}));
         assert_eq!(out["usage"]["total_tokens"], 8);
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_kept() {
+        let out = run(json!({"choices": [], "usage": {
+            "prompt_tokens": 2048, "completion_tokens": 3, "total_tokens": 2051,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}
+        }}));
+        assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], 1920);
+        let deepseek = run(json!({"choices": [], "usage": {
+            "prompt_tokens": 100, "completion_tokens": 3, "prompt_cache_hit_tokens": 64
+        }}));
+        assert_eq!(
+            deepseek["usage"]["prompt_tokens_details"]["cached_tokens"],
+            64
+        );
+        let none = run(json!({"choices": [], "usage": {"prompt_tokens": 5}}));
+        assert!(none["usage"].get("prompt_tokens_details").is_none());
     }
 
     #[test]

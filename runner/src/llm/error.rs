@@ -67,6 +67,29 @@ fn fmt_wait(wait: &Option<Duration>) -> String {
 }
 
 impl LlmError {
+    /// Whether the provider refused the request because of its `response_format`: an endpoint
+    /// or model without structured outputs (OpenAI: "'response_format' of type 'json_schema' is
+    /// not supported with this model"; Azure: older api versions), or a schema it cannot compile.
+    /// Some local servers fail such requests with a 5xx that names the field, so those count too.
+    pub fn rejects_response_format(&self) -> bool {
+        let message = match self {
+            LlmError::BadRequest {
+                status, message, ..
+            } if *status != 404 => message,
+            LlmError::ServerError { message, .. } => message,
+            _ => return false,
+        };
+        let message = message.to_ascii_lowercase();
+        [
+            "response_format",
+            "response format",
+            "json_schema",
+            "structured output",
+        ]
+        .iter()
+        .any(|needle| message.contains(needle))
+    }
+
     /// Whether the same call may succeed on a later run (layer 3 of the retry design).
     pub fn is_transient(&self) -> bool {
         matches!(

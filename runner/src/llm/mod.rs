@@ -13,6 +13,7 @@ pub mod compat;
 pub mod error;
 pub mod retry_layer;
 pub mod settings;
+pub mod structured;
 pub mod wait_hint;
 
 pub use chat::{
@@ -23,3 +24,4 @@ pub use client::LlmClient;
 pub use error::LlmError;
 pub use retry_layer::{LLM_LAYER, RetryEvent, RetryLog, RetryObserver};
 pub use settings::{ApiKey, LlmProvider, LlmSettings, RetryPolicy};
+pub use structured::ResponseFormat;

@@ -420,6 +420,13 @@ fn provider_message(body: &[u8], status: u16) -> (String, Option<String>) {
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned())
         .trim()
         .to_owned();
+    // OpenAI names the offending field in `param`; keep it when the message does not.
+    let message = match error.and_then(|e| e.get("param")).and_then(Value::as_str) {
+        Some(param) if !param.is_empty() && !message.contains(param) => {
+            format!("{message} (parameter `{param}`)")
+        }
+        _ => message,
+    };
     let message = if message.is_empty() {
         format!("HTTP {status} with an empty body")
     } else if message.chars().count() > MAX {

@@ -95,6 +95,10 @@ pub struct LlmSettings {
     /// Send `tool_choice: "required"` when asked to force a tool call. Off by default because
     /// llama.cpp's server answers it with HTTP 500.
     pub tool_choice_required: bool,
+    /// Send the output schema as `response_format` (`json_schema`, strict) for the final answer.
+    /// On by default; when off, or when the provider refuses it, the schema is described in the
+    /// prompt and a non-conforming answer gets one correction.
+    pub structured_output: bool,
     /// Limit for one HTTP attempt (connect, response and body).
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
@@ -119,6 +123,7 @@ impl LlmSettings {
             azure: None,
             max_completion_tokens: None,
             tool_choice_required: false,
+            structured_output: true,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
         }
@@ -208,6 +213,7 @@ impl LlmSettings {
             settings.temperature = m.temperature;
             settings.max_completion_tokens = m.max_completion_tokens;
             settings.tool_choice_required = m.tool_choice_required;
+            settings.structured_output = m.structured_output;
         }
         if let Some(secs) = lookup(env, "DESKHAND_LLM_TIMEOUT_SECS") {
             let secs: u64 = secs.trim().parse().map_err(|_| {

@@ -124,7 +124,7 @@ impl McpSession {
     fn transport(&self, e: ServiceError) -> McpError {
         McpError::Transport {
             target: self.target.clone(),
-            reason: e.to_string(),
+            reason: super::error::reason(&e),
         }
     }
 

@@ -29,6 +29,24 @@ impl EmbeddedServer {
         }
     }
 
+    /// The real Zoho Desk for resolved settings, with access tokens shared through `share`
+    /// (the run store) when given.
+    pub fn from_config(
+        config: ZohoConfig,
+        share: Option<Arc<dyn zoho_desk_mcp::zoho::TokenShare>>,
+    ) -> Result<Self, McpError> {
+        let catalog = Catalog::zoho_desk().map_err(|e| McpError::Embedded(e.to_string()))?;
+        let client = match share {
+            Some(share) => ZohoClient::with_token_share(config, share),
+            None => ZohoClient::new(config),
+        }
+        .map_err(|e| McpError::Embedded(e.to_string()))?;
+        Ok(EmbeddedServer::new(Arc::new(Gateway::new(
+            Arc::new(catalog),
+            client,
+        ))))
+    }
+
     /// The real Zoho Desk from `ZOHO_*` variables, with every documented tool in scope (the
     /// workflow's allow-list narrows what the model sees).
     pub fn from_env() -> Result<Self, McpError> {
@@ -94,7 +112,7 @@ pub(crate) async fn open(
                 })?;
             ().serve(child).await.map_err(|e| McpError::Handshake {
                 target: describe(connection),
-                reason: e.to_string(),
+                reason: super::error::reason(&e),
             })
         }
     }
@@ -129,7 +147,7 @@ async fn open_http(
     }
     let transport = StreamableHttpClientTransport::from_config(config);
     ().serve(transport).await.map_err(|e| {
-        let mut reason = e.to_string().replace(url, &shown);
+        let mut reason = handshake_reason(&e).replace(url, &shown);
         if let Some(token) = &token {
             reason = reason.replace(token.as_str(), "***");
         }
@@ -138,4 +156,26 @@ async fn open_http(
             reason,
         }
     })
+}
+
+/// rmcp keeps the HTTP client's error as text in its message, not as a source, so "error sending
+/// request" would arrive without why; the client error is dug out and told with its causes.
+fn handshake_reason(e: &rmcp::service::ClientInitializeError) -> String {
+    use rmcp::service::ClientInitializeError;
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let text = super::error::reason(e);
+    let ClientInitializeError::TransportError { error, .. } = e else {
+        return text;
+    };
+    match error
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest::Error>>()
+    {
+        // Its own words are already in `text`; what is missing is the cause below them.
+        Some(StreamableHttpError::Client(client)) => match std::error::Error::source(client) {
+            Some(cause) => format!("{text}: {}", super::error::reason(cause)),
+            None => text,
+        },
+        _ => text,
+    }
 }

@@ -64,7 +64,14 @@ pub fn redact_url(raw: &str) -> String {
     if !segments.is_empty() {
         url.set_path(&segments.join("/"));
     }
-    url.to_string()
+    // The URL type percent-encodes the ellipsis; people read `dhm_…`, not `dhm_%E2%80%A6`.
+    url.to_string().replace("%E2%80%A6", "…")
+}
+
+/// A transport library's error with its causes (reqwest's "error sending request" says why only
+/// in its source), each once and without Rust type names.
+pub(crate) fn reason(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::error_text::one_line(e)
 }
 
 /// Hosted-server tokens are `dhm_` plus 43+ characters; other servers put long random tokens in
@@ -90,6 +97,7 @@ mod tests {
             shown.starts_with("http://127.0.0.1:8080/mcp/dhm_"),
             "{shown}"
         );
+        assert!(shown.ends_with("/mcp/dhm_…?…"), "{shown}");
         assert_eq!(redact_url("https://x.example/mcp"), "https://x.example/mcp");
         assert!(!redact_url("https://u:pw@x.example/mcp").contains("pw"));
     }

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use crate::mcp::{RateLimit, ToolOutcome};
 use crate::retry::backoff::jitter;
+use crate::store::Reservation;
 
 /// Resets further away than this are clamped: no limit resets in more than a month, and the
 /// clamp keeps `Instant` arithmetic from overflowing on absurd values.
@@ -259,7 +260,42 @@ impl RateGate {
     /// Like [`wait`](Self::wait), but gives up at once when the gate is closed for longer than
     /// `patience`: a worker should not sit for hours on a daily quota.
     pub async fn wait_at_most(&self, patience: Duration) -> Result<GatePermit, ClosedUntil> {
-        self.read_shared().await;
+        loop {
+            self.read_shared().await;
+            let permit = self.admit(patience).await?;
+            let Some(shared) = &self.inner.shared else {
+                return Ok(permit);
+            };
+            let weight = i64::try_from(self.lock().weight).unwrap_or(1);
+            match shared
+                .store
+                .reserve_credits(&shared.connection, weight)
+                .await
+            {
+                Ok(Reservation::Granted | Reservation::Probe) => {
+                    let mut permit = permit;
+                    permit.reserved = true;
+                    return Ok(permit);
+                }
+                Ok(Reservation::Unmetered) => return Ok(permit),
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not reserve shared credits; pacing alone");
+                    return Ok(permit);
+                }
+                Ok(Reservation::Wait) => {
+                    // Another process is learning the reset: wait for its closure to be shared.
+                    drop(permit);
+                    tokio::time::sleep(SHARED_READ_EVERY / 2 + jitter(SHARED_READ_EVERY)).await;
+                    if let Ok(mut last) = shared.last_read.lock() {
+                        *last = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Admission by this process's own view: closure, release spacing, calls in flight.
+    async fn admit(&self, patience: Duration) -> Result<GatePermit, ClosedUntil> {
         let cfg = self.inner.config;
         let mut parked = false;
         let mut has_slot = false;
@@ -303,6 +339,7 @@ impl RateGate {
                             return Ok(GatePermit {
                                 gate: self.clone(),
                                 generation: s.generation,
+                                reserved: false,
                             });
                         }
                     }
@@ -450,6 +487,8 @@ impl State {
 pub struct GatePermit {
     gate: RateGate,
     generation: u64,
+    /// Holds credits reserved in the shared budget, released when the call is over.
+    reserved: bool,
 }
 
 impl GatePermit {
@@ -475,6 +514,18 @@ impl GatePermit {
 impl Drop for GatePermit {
     fn drop(&mut self) {
         self.gate.release();
+        if self.reserved
+            && let Some(shared) = &self.gate.inner.shared
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = shared.store.clone();
+            let connection = shared.connection.clone();
+            runtime.spawn(async move {
+                if let Err(e) = store.release_credits(&connection).await {
+                    tracing::debug!(error = %e, "could not release reserved credits");
+                }
+            });
+        }
     }
 }
 

@@ -36,11 +36,21 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// 503 while draining; otherwise 200, with `degraded: ...` instead of `ok` after a refused
+/// reload: the previous workflows still run, so the process is alive and restarting it would not
+/// help (it would refuse the same files at start), but the operator must see it.
 async fn healthz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     if metrics.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned())
+    } else if let Some(reason) = metrics.degraded() {
+        (
+            StatusCode::OK,
+            format!(
+                "degraded: the last reload was refused, the previous workflows stay scheduled: {reason}\n"
+            ),
+        )
     } else {
-        (StatusCode::OK, "ok\n")
+        (StatusCode::OK, "ok\n".to_owned())
     }
 }
 

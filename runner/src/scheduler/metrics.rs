@@ -50,6 +50,9 @@ struct Values {
     in_flight: BTreeMap<String, i64>,
     scheduled: usize,
     draining: bool,
+    reloads_refused: u64,
+    /// Why the last reload was refused, until one succeeds.
+    reload_refused: Option<String>,
 }
 
 /// The scheduler's metrics; shared by the engine (as its retry observer), each run (as its
@@ -108,6 +111,23 @@ impl Metrics {
 
     pub fn is_draining(&self) -> bool {
         self.values().draining
+    }
+
+    /// A reload (SIGHUP) was refused and the previous workflows stay scheduled: counted, and
+    /// `/healthz` says so until a reload succeeds, since a log line alone is easily missed.
+    pub fn reload_refused(&self, reason: &str) {
+        let mut values = self.values();
+        values.reloads_refused += 1;
+        values.reload_refused = Some(reason.split('\n').collect::<Vec<_>>().join("; "));
+    }
+
+    pub fn reload_applied(&self) {
+        self.values().reload_refused = None;
+    }
+
+    /// Why the last reload was refused, if no reload has succeeded since.
+    pub fn degraded(&self) -> Option<String> {
+        self.values().reload_refused.clone()
     }
 
     /// The progress sink for one run of `workflow`.
@@ -283,6 +303,18 @@ impl Metrics {
             "deskhand_draining",
             &[],
             if v.draining { 1.0 } else { 0.0 },
+        );
+        family(
+            &mut out,
+            "deskhand_reloads_refused_total",
+            "counter",
+            "Workflow reloads (SIGHUP) refused because a file was broken; the previous set stayed.",
+        );
+        sample(
+            &mut out,
+            "deskhand_reloads_refused_total",
+            &[],
+            v.reloads_refused as f64,
         );
         out
     }

@@ -7,9 +7,12 @@
 //! - [`metrics`] and the HTTP endpoint: `/healthz` and Prometheus `/metrics`.
 //!
 //! Exactly-once rests on the store, not on the timers: every replica fires every tick, and the
-//! first to insert the `(workflow, scheduled_for)` run row runs it; the others log and skip.
-//! Items inside a run are leased one by one, so a replica that dies mid-run loses nothing: its
-//! leases lapse and a later run on any replica takes the items up.
+//! first to insert the `(workflow, scheduled_for)` run row claims it; the others log and skip.
+//! The claimed tick then asks the store for its turn (`Store::take_turn`): whether a live run of
+//! the workflow exists anywhere is one serialised query over run leases, so overlap decisions and
+//! queued ticks agree across replicas. Runs and items are leased with one formula
+//! ([`crate::engine::lease_duration`]), so a replica that dies mid-run loses nothing: its run is
+//! closed as interrupted and its items are taken up by a later run once the leases lapse.
 
 mod http;
 pub mod metrics;

@@ -7,9 +7,10 @@ use crate::workflow::OverlapPolicy;
 pub struct Busy {
     /// A run of the workflow is in flight in this process.
     pub local: bool,
-    /// A tick is already waiting in this process for the running one to finish.
+    /// A tick is already waiting for the running one to finish, in this process or another.
     pub queued: bool,
-    /// Another replica's run of the workflow is in flight (see [`remote_run_alive`]).
+    /// Another replica's run of the workflow is in flight: its run lease, which that replica
+    /// renews while it works, has not lapsed (`Store::take_turn` asks the store directly).
     pub remote: bool,
 }
 
@@ -41,18 +42,4 @@ pub fn decide(policy: OverlapPolicy, busy: Busy) -> Action {
         }
         OverlapPolicy::Queue => Action::Queue,
     }
-}
-
-/// Whether another replica's `running` run still counts as in flight. A replica killed mid-run
-/// leaves its run `running` forever, so the row alone is not proof of life: the run counts only
-/// while its owner holds an unexpired item lease of the workflow (leases are renewed while items
-/// are worked and lapse when the process dies), or while it is younger than `grace_ms` (it may
-/// still be selecting items and hold no lease yet).
-pub fn remote_run_alive(
-    started_at_ms: i64,
-    owner_holds_live_lease: bool,
-    now_ms: i64,
-    grace_ms: i64,
-) -> bool {
-    owner_holds_live_lease || now_ms.saturating_sub(started_at_ms) < grace_ms
 }

@@ -23,9 +23,9 @@ use super::SchedulerError;
 use super::metrics::{Metrics, TickOutcome};
 use super::overlap::{self, Action, Busy};
 use super::ticks::TickPlanner;
-use crate::engine::{Decider, Engine, RunRequest};
+use crate::engine::{Decider, Engine, RunRequest, lease_duration};
 use crate::store::{
-    Clock, ItemStatus, NewRun, RunCounts, RunFilter, RunFinish, RunId, RunStatus, Store, Trigger,
+    Clock, NewRun, RunCounts, RunFinish, RunId, RunStatus, RunTurn, Store, StoreError, Trigger,
 };
 use crate::workflow::{OverlapPolicy, Workflow};
 
@@ -37,8 +37,11 @@ pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct SchedulerConfig {
     /// Directory of workflow files; only those with a `schedule` are used.
     pub workflows: PathBuf,
-    /// After SIGTERM, how long runs in flight may go on before they are aborted.
-    pub grace: Duration,
+    /// After SIGTERM, how long runs in flight may go on before they are aborted. `None`: one
+    /// item lease of the workflows in flight ([`lease_duration`] of the longest `item_timeout`),
+    /// which is as long as an item in flight can still take, and as long as a replica killed
+    /// at that moment would hold its items.
+    pub grace: Option<Duration>,
     /// Where "now" comes from for ticks. A manual clock also turns off the timers: tests wake
     /// workflows themselves after moving the clock.
     pub clock: Clock,
@@ -53,7 +56,7 @@ impl SchedulerConfig {
     pub fn new(workflows: impl Into<PathBuf>) -> Self {
         SchedulerConfig {
             workflows: workflows.into(),
-            grace: Duration::from_secs(30),
+            grace: None,
             clock: Clock::System,
             watchdog: Duration::from_secs(5),
             env: Arc::new(|k| std::env::var(k).ok()),
@@ -77,6 +80,8 @@ pub struct WorkflowStatus {
 /// What a shutdown did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShutdownReport {
+    /// The grace period that applied.
+    pub grace: Duration,
     /// Runs that finished within the grace period.
     pub drained: usize,
     /// Runs aborted after it.
@@ -217,6 +222,15 @@ struct Claimed {
     scheduled_for: DateTime<Utc>,
 }
 
+/// How a run task ended.
+struct Done {
+    name: String,
+    run_id: RunId,
+    status: RunStatus,
+    /// False for a queued tick that never got its turn.
+    started: bool,
+}
+
 type Loaded = Vec<(Workflow, Decider)>;
 
 struct Actor {
@@ -227,7 +241,7 @@ struct Actor {
     tx: mpsc::UnboundedSender<Command>,
     timers: Option<JobScheduler>,
     entries: HashMap<String, Entry>,
-    runs: JoinSet<(String, RunId, RunStatus)>,
+    runs: JoinSet<Done>,
     local_runs: HashMap<RunId, String>,
     stopping: bool,
     stop: CancellationToken,
@@ -338,10 +352,12 @@ impl Actor {
                 workflow = %name,
                 schedule = %workflow.schedule.as_ref().map(|s| s.expression.as_str()).unwrap_or_default(),
                 timezone = %workflow.timezone.name(),
-                overlap = ?workflow.overlap,
-                catch_up = ?workflow.catch_up,
+                overlap = %workflow.overlap,
+                catch_up = %workflow.catch_up,
                 decider = %decider.label(),
-                next_tick = ?planner.upcoming(),
+                next_tick = %planner
+                    .upcoming()
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
                 "scheduled"
             );
             let workflow = Arc::new(workflow);
@@ -462,9 +478,12 @@ impl Actor {
         if due.missed > 0 {
             tracing::info!(workflow = name, missed = due.missed, scheduled_for = %due.scheduled_for, "ticks were missed; running only the latest");
         }
+        self.close_lapsed(name).await;
+        let lease = lease_duration(workflow.limits.item_timeout);
         let claim = NewRun::tick(name, due.scheduled_for.timestamp_millis(), &owner)
             .inputs(Value::Object(workflow.inputs.clone()))
-            .model(decider.label(), decider.uses_llm());
+            .model(decider.label(), decider.uses_llm())
+            .lease(lease);
         let run_id = match self.store.claim_tick_run(&claim).await {
             Ok(Some(id)) => id,
             Ok(None) => {
@@ -482,28 +501,34 @@ impl Actor {
             run_id,
             scheduled_for: due.scheduled_for,
         };
-        let (local, queued) = match self.entries.get(name) {
-            Some(e) => (e.running > 0, e.queued.is_some()),
-            None => (false, false),
-        };
-        let remote = match remote_busy(
-            &self.store,
-            &workflow,
-            &self.local_runs.keys().copied().chain([run_id]).collect(),
-            now.timestamp_millis(),
-        )
-        .await
-        {
-            Ok(busy) => busy,
-            Err(e) => {
-                tracing::warn!(workflow = name, error = %e, "could not check for runs on other replicas; assuming none");
-                false
+        // The store decides whether a run of the workflow is live, on any replica, and gives
+        // this tick the turn atomically if none is (see `Store::take_turn`).
+        let busy = match self.store.take_turn(run_id, lease).await {
+            Ok(RunTurn::Started) => Busy::default(),
+            Ok(RunTurn::Waiting {
+                behind,
+                queued_elsewhere,
+            }) => {
+                let local = self.local_runs.contains_key(&behind.id);
+                let queued_here = self.entries.get(name).is_some_and(|e| e.queued.is_some());
+                Busy {
+                    local,
+                    queued: queued_here || queued_elsewhere,
+                    remote: !local,
+                }
             }
-        };
-        let busy = Busy {
-            local,
-            queued,
-            remote,
+            Err(e) => {
+                tracing::warn!(workflow = name, run_id, error = %e, "could not check for runs in flight; skipping the tick");
+                self.metrics.tick(name, TickOutcome::Skipped);
+                self.finish_unrun(
+                    name,
+                    run_id,
+                    RunStatus::Skipped,
+                    "the store could not say whether a run is in flight",
+                )
+                .await;
+                return;
+            }
         };
         match overlap::decide(workflow.overlap, busy) {
             Action::Start => {
@@ -518,15 +543,30 @@ impl Actor {
             }
             Action::Queue => {
                 self.metrics.tick(name, TickOutcome::Queued);
-                if local {
+                if busy.local {
                     tracing::info!(workflow = name, run_id, scheduled_for = %due.scheduled_for, "tick claimed and queued behind the run in flight");
-                    if let Some(entry) = self.entries.get_mut(name) {
-                        entry.queued = Some(claimed);
-                    }
                 } else {
                     tracing::info!(workflow = name, run_id, scheduled_for = %due.scheduled_for, "tick claimed; waiting for another replica's run to finish");
-                    self.spawn_run(name, claimed, true);
                 }
+                if let Some(entry) = self.entries.get_mut(name) {
+                    entry.queued = Some(claimed);
+                }
+                self.spawn_run(name, claimed, true);
+            }
+        }
+    }
+
+    /// Closes the workflow's runs whose process died (their lease lapsed), on any replica.
+    async fn close_lapsed(&self, name: &str) {
+        match self.store.close_lapsed_runs(Some(name)).await {
+            Ok(closed) => {
+                for run in closed {
+                    tracing::warn!(workflow = name, run_id = run.id, owner = %run.owner, "closed a run whose process stopped without finishing it (its lease lapsed); its items are offered again");
+                    self.metrics.run_finished(name, run.status);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(workflow = name, error = %e, "could not close runs whose lease lapsed")
             }
         }
     }
@@ -547,7 +587,10 @@ impl Actor {
         }
     }
 
-    fn spawn_run(&mut self, name: &str, claimed: Claimed, wait_for_remote: bool) {
+    /// Runs the claimed tick. A queued tick (`wait_for_turn`) first asks the store for its turn
+    /// every [`TURN_POLL`], which also renews its lease, until the run in flight (here or on
+    /// another replica) is over, or the scheduler stops.
+    fn spawn_run(&mut self, name: &str, claimed: Claimed, wait_for_turn: bool) {
         let Some(entry) = self.entries.get_mut(name) else {
             return;
         };
@@ -559,35 +602,22 @@ impl Actor {
         let workflow = entry.workflow.clone();
         let decider = entry.decider.clone();
         let metrics = self.metrics.clone();
-        let clock = self.config.clock.clone();
         let stop = self.stop.clone();
         let abort = self.abort.clone();
         let name = name.to_owned();
         self.runs.spawn(async move {
             let run_id = claimed.run_id;
-            if wait_for_remote {
-                let exclude: HashSet<RunId> = [run_id].into();
-                loop {
-                    let busy = remote_busy(engine.store(), &workflow, &exclude, clock.now_ms())
-                        .await
-                        .unwrap_or(false);
-                    if !busy {
-                        break;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        () = stop.cancelled() => {
-                            let finish = RunFinish {
-                                status: RunStatus::Cancelled,
-                                summary: json!({ "reason": "the scheduler stopped before this tick started" }),
-                                counts: RunCounts::default(),
-                                error: Some("the scheduler stopped before this tick started".into()),
-                            };
-                            let _ = engine.store().finish_run(run_id, &finish).await;
-                            return (name, run_id, RunStatus::Cancelled);
-                        }
-                    }
-                }
+            let lease = lease_duration(workflow.limits.item_timeout);
+            if wait_for_turn
+                && let Some(status) =
+                    wait_for_turn_of(engine.store(), &name, claimed, lease, &stop).await
+            {
+                return Done {
+                    name,
+                    run_id,
+                    status,
+                    started: false,
+                };
             }
             let mut request = RunRequest::new(Trigger::Schedule);
             request.scheduled_for = Some(claimed.scheduled_for);
@@ -621,40 +651,39 @@ impl Actor {
                     RunStatus::Failed
                 }
             };
-            (name, run_id, status)
+            Done {
+                name,
+                run_id,
+                status,
+                started: true,
+            }
         });
     }
 
-    async fn finished(&mut self, done: Result<(String, RunId, RunStatus), tokio::task::JoinError>) {
-        let (name, run_id, status) = match done {
+    async fn finished(&mut self, done: Result<Done, tokio::task::JoinError>) -> Option<Done> {
+        let done = match done {
             Ok(done) => done,
             Err(e) => {
                 // A panicking run: find nothing to attribute it to but the log.
                 tracing::error!(error = %e, "a run task ended abnormally");
-                return;
+                return None;
             }
         };
-        self.local_runs.remove(&run_id);
-        self.metrics.run_finished(&name, status);
-        let Some(entry) = self.entries.get_mut(&name) else {
-            return;
+        self.local_runs.remove(&done.run_id);
+        self.metrics.run_finished(&done.name, done.status);
+        let Some(entry) = self.entries.get_mut(&done.name) else {
+            return Some(done);
         };
         entry.running = entry.running.saturating_sub(1);
         self.metrics
-            .set_in_flight(&name, i64::try_from(entry.running).unwrap_or(i64::MAX));
-        let next = if self.stopping {
-            None
-        } else {
-            entry.queued.take()
-        };
-        if entry.removed && entry.running == 0 && entry.queued.is_none() && next.is_none() {
-            self.entries.remove(&name);
-            return;
+            .set_in_flight(&done.name, i64::try_from(entry.running).unwrap_or(i64::MAX));
+        if entry.queued.is_some_and(|q| q.run_id == done.run_id) {
+            entry.queued = None;
         }
-        if let Some(claimed) = next {
-            tracing::info!(workflow = %name, run_id = claimed.run_id, scheduled_for = %claimed.scheduled_for, "queued tick starting");
-            self.spawn_run(&name, claimed, false);
+        if entry.removed && entry.running == 0 {
+            self.entries.remove(&done.name);
         }
+        Some(done)
     }
 
     async fn reload(&mut self) -> Result<Vec<String>, String> {
@@ -665,13 +694,16 @@ impl Actor {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::error!(error = %e, "reload refused; the previous workflows stay scheduled");
+                self.metrics.reload_refused(&e.to_string());
                 return Err(e.to_string());
             }
         };
         if let Err(e) = self.apply(loaded).await {
             tracing::error!(error = %e, "reload failed part-way");
+            self.metrics.reload_refused(&e.to_string());
             return Err(e.to_string());
         }
+        self.metrics.reload_applied();
         let mut names: Vec<String> = self
             .entries
             .iter()
@@ -679,7 +711,7 @@ impl Actor {
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
-        tracing::info!(workflows = ?names, "workflows reloaded");
+        tracing::info!(workflows = %names.join(", "), "workflows reloaded");
         for name in &names {
             let _ = self.tx.send(Command::Wake(name.clone()));
         }
@@ -716,30 +748,17 @@ impl Actor {
         {
             tracing::warn!(error = ?e, "could not stop the timers");
         }
-        let queued: Vec<(String, Claimed)> = self
-            .entries
-            .iter_mut()
-            .filter_map(|(n, e)| e.queued.take().map(|c| (n.clone(), c)))
-            .collect();
-        for (name, claimed) in queued {
-            self.finish_unrun(
-                &name,
-                claimed.run_id,
-                RunStatus::Cancelled,
-                "the scheduler stopped before this tick started",
-            )
-            .await;
-            report.cancelled_queued += 1;
-        }
+        // Queued ticks see the stop and record themselves as cancelled at once.
+        report.grace = self.config.grace.unwrap_or_else(|| self.default_grace());
         let in_flight = self.runs.len();
         if in_flight > 0 {
             tracing::info!(
                 runs = in_flight,
-                grace_ms = u64::try_from(self.config.grace.as_millis()).unwrap_or(u64::MAX),
+                grace_ms = u64::try_from(report.grace.as_millis()).unwrap_or(u64::MAX),
                 "stopped claiming ticks; waiting for runs in flight"
             );
         }
-        report.drained = self.drain(self.config.grace).await;
+        self.drain(report.grace, &mut report).await;
         if !self.runs.is_empty() {
             report.aborted = self.runs.len();
             tracing::warn!(
@@ -749,7 +768,9 @@ impl Actor {
             self.abort.cancel();
             // Aborted runs hand back their leases and record themselves as cancelled; give them
             // a moment to do so before the tasks are dropped.
-            self.drain(ABORT_WAIT).await;
+            let mut late = ShutdownReport::default();
+            self.drain(ABORT_WAIT, &mut late).await;
+            report.cancelled_queued += late.cancelled_queued;
             self.runs.abort_all();
             while self.runs.join_next().await.is_some() {}
             for (run_id, name) in std::mem::take(&mut self.local_runs) {
@@ -780,25 +801,89 @@ impl Actor {
         report
     }
 
-    /// Waits up to `limit` for runs in flight; returns how many finished.
-    async fn drain(&mut self, limit: Duration) -> usize {
-        let mut finished = 0;
-        let deadline = tokio::time::Instant::now() + limit;
+    /// Waits up to `limit` for runs in flight, counting drained runs and cancelled queued ticks.
+    async fn drain(&mut self, limit: Duration, report: &mut ShutdownReport) {
+        // `--grace` is bounded, but a library caller's may not be: no deadline is just far away.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         while !self.runs.is_empty() {
             match tokio::time::timeout_at(deadline, self.runs.join_next()).await {
-                Ok(Some(done)) => {
-                    finished += 1;
-                    self.finished(done).await;
-                }
+                Ok(Some(done)) => match self.finished(done).await {
+                    Some(done) if !done.started => report.cancelled_queued += 1,
+                    _ => report.drained += 1,
+                },
                 Ok(None) | Err(_) => break,
             }
         }
-        finished
+    }
+
+    /// One item lease of the longest `item_timeout` among the workflows with runs in flight: an
+    /// item in flight can take no longer than its timeout, so the drain lets every started item
+    /// end on its own, and a replica killed when the grace runs out holds its items no longer
+    /// than this either.
+    fn default_grace(&self) -> Duration {
+        self.local_runs
+            .values()
+            .filter_map(|name| self.entries.get(name))
+            .map(|e| lease_duration(e.workflow.limits.item_timeout))
+            .max()
+            .unwrap_or(Duration::ZERO)
     }
 }
 
 /// How long aborted runs get to record themselves before their tasks are dropped.
 const ABORT_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a queued tick asks the store whether it may start (and renews its lease).
+const TURN_POLL: Duration = Duration::from_millis(500);
+
+/// Waits until the queued tick `claimed` gets its turn (`None`), asking the store every
+/// [`TURN_POLL`], which also renews its lease. `Some(status)`: it ended without starting, because
+/// the scheduler stopped (recorded here as cancelled) or someone closed it.
+async fn wait_for_turn_of(
+    store: &Store,
+    name: &str,
+    claimed: Claimed,
+    lease: Duration,
+    stop: &CancellationToken,
+) -> Option<RunStatus> {
+    let run_id = claimed.run_id;
+    loop {
+        if stop.is_cancelled() {
+            let reason = "the scheduler stopped before this tick started";
+            let finish = RunFinish {
+                status: RunStatus::Cancelled,
+                summary: json!({ "reason": reason }),
+                counts: RunCounts::default(),
+                error: Some(reason.into()),
+            };
+            if let Err(e) = store.finish_run(run_id, &finish).await {
+                tracing::warn!(workflow = name, run_id, error = %e, "could not record the queued tick as cancelled");
+            }
+            return Some(RunStatus::Cancelled);
+        }
+        match store.take_turn(run_id, lease).await {
+            Ok(RunTurn::Started) => {
+                tracing::info!(workflow = name, run_id, scheduled_for = %claimed.scheduled_for, "queued tick starting");
+                return None;
+            }
+            Ok(RunTurn::Waiting { .. }) => {}
+            Err(StoreError::RunFinished { status, .. }) => {
+                tracing::warn!(workflow = name, run_id, status = %status, "the queued tick was closed before it started");
+                return Some(status.parse().unwrap_or(RunStatus::Cancelled));
+            }
+            Err(e) => {
+                tracing::warn!(workflow = name, run_id, error = %e, "could not ask whether the queued tick may start")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TURN_POLL) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+}
 
 /// The zone's UTC offset right now, as tokio-cron-scheduler fixes it when a job is created.
 fn offset_now(workflow: &Workflow) -> i32 {
@@ -807,48 +892,4 @@ fn offset_now(workflow: &Workflow) -> i32 {
         .offset_from_utc_datetime(&Utc::now().naive_utc())
         .fix()
         .local_minus_utc()
-}
-
-/// Whether a run of `workflow` that this process does not own is in flight (see
-/// [`overlap::remote_run_alive`]). `exclude` holds this process's own runs.
-async fn remote_busy(
-    store: &Store,
-    workflow: &Workflow,
-    exclude: &HashSet<RunId>,
-    now_ms: i64,
-) -> Result<bool, crate::store::StoreError> {
-    let runs = store
-        .list_runs(&RunFilter {
-            workflow: Some(workflow.name.clone()),
-            limit: 20,
-        })
-        .await?;
-    let others: Vec<_> = runs
-        .into_iter()
-        .filter(|r| r.status == RunStatus::Running && !exclude.contains(&r.id))
-        .collect();
-    if others.is_empty() {
-        return Ok(false);
-    }
-    let live_owners: HashSet<String> = store
-        .list_items(&workflow.name)
-        .await?
-        .into_iter()
-        .filter(|i| {
-            i.status == ItemStatus::Running && i.lease_expires_at.is_some_and(|at| at > now_ms)
-        })
-        .filter_map(|i| i.lease_owner)
-        .collect();
-    // One lease length: the engine leases each item for item_timeout + 30s.
-    let grace_ms =
-        i64::try_from((workflow.limits.item_timeout + Duration::from_secs(30)).as_millis())
-            .unwrap_or(i64::MAX);
-    Ok(others.iter().any(|r| {
-        overlap::remote_run_alive(
-            r.started_at,
-            live_owners.contains(&r.owner),
-            now_ms,
-            grace_ms,
-        )
-    }))
 }

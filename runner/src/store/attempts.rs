@@ -61,6 +61,8 @@ pub struct ItemAttempt {
     pub tool_calls: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// The part of `prompt_tokens` served from the provider's prompt cache.
+    pub cached_tokens: i64,
 }
 
 impl ItemAttempt {
@@ -85,6 +87,8 @@ pub struct NewLlmStep {
     pub model: String,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// The part of `prompt_tokens` the provider served from its prompt cache.
+    pub cached_tokens: i64,
     pub latency_ms: i64,
     pub finish_reason: Option<String>,
 }
@@ -97,6 +101,7 @@ pub struct LlmStep {
     pub model: String,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    pub cached_tokens: i64,
     pub latency_ms: i64,
     pub finish_reason: Option<String>,
     pub created_at: i64,
@@ -164,13 +169,13 @@ pub struct RetryRecord {
 macro_rules! attempt_columns {
     () => {
         "id, run_id, workflow, item_key, attempt, status, error, output, started_at, finished_at, \
-         steps, tool_calls, prompt_tokens, completion_tokens"
+         steps, tool_calls, prompt_tokens, completion_tokens, cached_tokens"
     };
 }
 pub(super) use attempt_columns;
 
 pub(super) const STEP_COLUMNS: &str = "id, attempt_id, step, model, prompt_tokens, \
-     completion_tokens, latency_ms, finish_reason, created_at";
+     completion_tokens, cached_tokens, latency_ms, finish_reason, created_at";
 pub(super) const TOOL_CALL_COLUMNS: &str = "id, attempt_id, step, tool, arguments, is_write, \
      outcome, http_status, error_code, result_summary, duration_ms, created_at";
 pub(super) const RETRY_COLUMNS: &str =
@@ -192,6 +197,7 @@ pub(super) fn attempt_from_row(row: &AnyRow) -> Result<ItemAttempt, StoreError> 
         tool_calls: col(row, "tool_calls")?,
         prompt_tokens: col(row, "prompt_tokens")?,
         completion_tokens: col(row, "completion_tokens")?,
+        cached_tokens: col(row, "cached_tokens")?,
     })
 }
 
@@ -203,6 +209,7 @@ pub(super) fn step_from_row(row: &AnyRow) -> Result<LlmStep, StoreError> {
         model: col(row, "model")?,
         prompt_tokens: col(row, "prompt_tokens")?,
         completion_tokens: col(row, "completion_tokens")?,
+        cached_tokens: col(row, "cached_tokens")?,
         latency_ms: col(row, "latency_ms")?,
         finish_reason: col(row, "finish_reason")?,
         created_at: col(row, "created_at")?,
@@ -283,6 +290,8 @@ impl Store {
             "prompt_tokens = (SELECT COALESCE(SUM(s.prompt_tokens), 0) FROM llm_steps s ",
             "WHERE s.attempt_id = $1), ",
             "completion_tokens = (SELECT COALESCE(SUM(s.completion_tokens), 0) FROM llm_steps s ",
+            "WHERE s.attempt_id = $1), ",
+            "cached_tokens = (SELECT COALESCE(SUM(s.cached_tokens), 0) FROM llm_steps s ",
             "WHERE s.attempt_id = $1) ",
             "WHERE id = $1 AND status = 'running' RETURNING ",
             attempt_columns!()
@@ -328,14 +337,15 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "INSERT INTO llm_steps (attempt_id, step, model, prompt_tokens, completion_tokens, \
-             latency_ms, finish_reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id",
+             cached_tokens, latency_ms, finish_reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(attempt_id)
         .bind(step.step)
         .bind(step.model.as_str())
         .bind(step.prompt_tokens)
         .bind(step.completion_tokens)
+        .bind(step.cached_tokens)
         .bind(step.latency_ms)
         .bind(step.finish_reason.as_deref())
         .bind(self.now())

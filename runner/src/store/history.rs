@@ -1,12 +1,42 @@
 //! One run with everything recorded under it, for `deskhand history RUN_ID`.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::attempts::{
     RETRY_COLUMNS, STEP_COLUMNS, TOOL_CALL_COLUMNS, attempt_columns, attempt_from_row,
     retry_from_row, step_from_row, tool_call_from_row,
 };
-use super::{ItemAttempt, LlmStep, RetryRecord, Run, RunId, Store, StoreError, ToolCallRecord};
+use super::{
+    ItemAttempt, LlmStep, RetryRecord, Run, RunId, Store, StoreError, ToolCallRecord, col,
+};
+
+/// What a run's item attempts spent on the LLM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunTokens {
+    /// Item attempts in the run (the divisor of a per-item figure).
+    pub items: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// The part of `prompt_tokens` served from the provider's prompt cache.
+    pub cached_tokens: i64,
+}
+
+impl RunTokens {
+    pub fn total(&self) -> i64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+
+    /// Prompt plus completion tokens per item attempt, rounded; 0 for a run without items.
+    pub fn per_item(&self) -> i64 {
+        if self.items == 0 {
+            0
+        } else {
+            (self.total() + self.items / 2) / self.items
+        }
+    }
+}
 
 /// A run, its item attempts (each with its detail) and the retries outside any item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +58,20 @@ impl RunDetail {
             .map(|a| a.attempt.completion_tokens)
             .sum()
     }
+
+    /// The part of [`Self::prompt_tokens`] served from the provider's prompt cache.
+    pub fn cached_tokens(&self) -> i64 {
+        self.attempts.iter().map(|a| a.attempt.cached_tokens).sum()
+    }
+
+    pub fn tokens(&self) -> RunTokens {
+        RunTokens {
+            items: i64::try_from(self.attempts.len()).unwrap_or(i64::MAX),
+            prompt_tokens: self.prompt_tokens(),
+            completion_tokens: self.completion_tokens(),
+            cached_tokens: self.cached_tokens(),
+        }
+    }
 }
 
 /// One item attempt with its LLM steps, tool calls and retries in the order they happened.
@@ -40,6 +84,43 @@ pub struct AttemptDetail {
 }
 
 impl Store {
+    /// The token totals of each of `runs` that has item attempts (the others are absent).
+    pub async fn run_tokens(
+        &self,
+        runs: &[RunId],
+    ) -> Result<HashMap<RunId, RunTokens>, StoreError> {
+        if runs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (1..=runs.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            // PostgreSQL sums BIGINTs as NUMERIC, which the Any driver cannot read.
+            "SELECT run_id, COUNT(*) AS items, \
+             CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt, \
+             CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion, \
+             CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached \
+             FROM item_attempts WHERE run_id IN ({}) GROUP BY run_id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for run in runs {
+            query = query.bind(*run);
+        }
+        let mut totals = HashMap::new();
+        for row in query.fetch_all(self.pool()).await? {
+            totals.insert(
+                col(&row, "run_id")?,
+                RunTokens {
+                    items: col(&row, "items")?,
+                    prompt_tokens: col(&row, "prompt")?,
+                    completion_tokens: col(&row, "completion")?,
+                    cached_tokens: col(&row, "cached")?,
+                },
+            );
+        }
+        Ok(totals)
+    }
+
     /// Everything recorded for one run, or `None` if there is no such run.
     pub async fn run_detail(&self, run_id: RunId) -> Result<Option<RunDetail>, StoreError> {
         let Some(run) = self.get_run(run_id).await? else {

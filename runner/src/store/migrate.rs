@@ -34,10 +34,28 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_item_deferral.sql"),
     ),
     (
+        4,
+        "run lease",
+        include_str!("../../migrations/sqlite/0004_run_lease.sql"),
+        include_str!("../../migrations/postgres/0004_run_lease.sql"),
+    ),
+    (
+        5,
+        "cached tokens",
+        include_str!("../../migrations/sqlite/0005_cached_tokens.sql"),
+        include_str!("../../migrations/postgres/0005_cached_tokens.sql"),
+    ),
+    (
         6,
         "rate budget",
         include_str!("../../migrations/sqlite/0006_rate_budget.sql"),
         include_str!("../../migrations/postgres/0006_rate_budget.sql"),
+    ),
+    (
+        7,
+        "zoho tokens",
+        include_str!("../../migrations/sqlite/0007_zoho_tokens.sql"),
+        include_str!("../../migrations/postgres/0007_zoho_tokens.sql"),
     ),
 ];
 

@@ -12,6 +12,7 @@ mod approvals;
 mod attempts;
 mod clock;
 mod error;
+mod file_mode;
 mod history;
 mod intents;
 mod items;
@@ -19,6 +20,7 @@ mod migrate;
 mod rate_budget;
 mod redact;
 mod runs;
+mod tokens;
 
 use std::str::FromStr;
 
@@ -33,12 +35,16 @@ pub use attempts::{
 };
 pub use clock::{Clock, ManualClock};
 pub use error::StoreError;
-pub use history::{AttemptDetail, RunDetail};
+pub use file_mode::{secure_sqlite_file, sqlite_file};
+pub use history::{AttemptDetail, RunDetail, RunTokens};
 pub use intents::{Intent, IntentState};
 pub use items::{ItemOutcome, ItemStatus, ItemView, Lease, WorkItem};
-pub use rate_budget::SharedBudget;
+pub use rate_budget::{Reservation, SharedBudget};
 pub use redact::{REDACTED, redact, truncate_summary};
-pub use runs::{NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, Trigger};
+pub use runs::{
+    DEFAULT_RUN_LEASE, NewRun, Run, RunCounts, RunFilter, RunFinish, RunStatus, RunTurn, Trigger,
+};
+pub use tokens::{TokenKey, TokenVault};
 
 /// Identifies a run; also what `deskhand history RUN_ID` takes.
 pub type RunId = i64;
@@ -53,8 +59,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (see [`database::database_url`] for how the URL is chosen) and migrates.
+    /// Connects (see [`database::database_url`] for how the URL is chosen) and migrates. A SQLite
+    /// file is created user-only, and an existing one is made so (see `file_mode`).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        file_mode::secure_sqlite_file(url);
         let db = database::connect(url).await?;
         Store::open(db).await
     }
@@ -164,28 +172,34 @@ pub(crate) fn enum_col<T: FromStr<Err = String>>(
         .map_err(|message| StoreError::Corrupt { column, message })
 }
 
-/// Reads a TEXT column holding JSON.
+/// Reads a TEXT column holding JSON. A value that does not parse (a hand edit, a bad restore)
+/// becomes an [`unreadable`] marker rather than an error: one bad row must not hide the rest of
+/// the history.
 pub(crate) fn json_col(
     row: &AnyRow,
     column: &'static str,
 ) -> Result<serde_json::Value, StoreError> {
     let text: String = col(row, column)?;
-    parse_json(&text, column)
+    Ok(parse_json(&text, column))
 }
 
-/// Reads a nullable TEXT column holding JSON.
+/// Reads a nullable TEXT column holding JSON, like [`json_col`].
 pub(crate) fn opt_json_col(
     row: &AnyRow,
     column: &'static str,
 ) -> Result<Option<serde_json::Value>, StoreError> {
     let text: Option<String> = col(row, column)?;
-    text.map(|text| parse_json(&text, column)).transpose()
+    Ok(text.map(|text| parse_json(&text, column)))
 }
 
-fn parse_json(text: &str, column: &'static str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        column,
-        message: e.to_string(),
+/// The key of the object that stands in for a stored JSON value that does not parse:
+/// `{"unreadable": "<column>: <why>"}`, shown as such by `deskhand history`.
+pub const UNREADABLE: &str = "unreadable";
+
+fn parse_json(text: &str, column: &'static str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| {
+        tracing::warn!("the run store holds unreadable JSON in a {column} value ({e}); it is shown as unreadable");
+        serde_json::json!({ UNREADABLE: format!("{column}: not valid JSON ({e})") })
     })
 }
 

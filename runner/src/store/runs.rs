@@ -1,12 +1,25 @@
 //! Runs and the schedule ticks that start them.
+//!
+//! Every run holds a *run lease* (`lease_expires_at`) that the process working on it renews, as
+//! it renews its item leases. The lease is what tells replicas apart from the rows they leave:
+//! a run is live while its lease is; a run whose lease lapsed belongs to a process that died and
+//! is closed as `interrupted` by [`Store::close_lapsed_runs`].
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
+use zoho_desk_mcp::registry::database::Backend;
 
+use super::clock::duration_ms;
 use super::{
     RunId, Store, StoreError, bool_col, col, enum_col, json_col, opt_json_col, text_enum, to_i64,
 };
+
+/// The lease of a run whose creator names none (and of rows recorded before runs had leases):
+/// long enough for any short-lived command that does not renew it.
+pub const DEFAULT_RUN_LEASE: Duration = Duration::from_secs(600);
 
 text_enum!(
     /// What started a run.
@@ -20,17 +33,43 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where a run stands. `Running` until [`Store::finish_run`]; `Partial` means some items
-    /// failed and others succeeded; `Skipped` is a tick that was claimed but not run (overlap).
+    /// Where a run stands. A claimed tick is `Queued` until it gets its turn
+    /// ([`Store::take_turn`]), then `Running` until [`Store::finish_run`]; `Partial` means some
+    /// items failed and others succeeded; `Cancelled` is a run stopped before it finished (its
+    /// counts say how far it got); `Skipped` is a tick that was claimed but not run (overlap);
+    /// `Interrupted` is a run whose process died: its lease lapsed before it finished.
     RunStatus {
+        Queued => "queued",
         Running => "running",
         Succeeded => "succeeded",
         Failed => "failed",
         Partial => "partial",
         Cancelled => "cancelled",
         Skipped => "skipped",
+        Interrupted => "interrupted",
     }
 );
+
+impl RunStatus {
+    /// Whether the run is still open (its lease decides whether anyone is working on it).
+    pub fn is_open(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// What [`Store::take_turn`] decided for a claimed tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunTurn {
+    /// The run is now the workflow's running run.
+    Started,
+    /// Another live run of the workflow is running; this one stays `queued`.
+    Waiting {
+        /// The oldest live running run of the workflow.
+        behind: Box<Run>,
+        /// Another tick of the workflow is queued too (live, not this one).
+        queued_elsewhere: bool,
+    },
+}
 
 /// A run about to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +85,8 @@ pub struct NewRun {
     pub llm_used: bool,
     /// The replica (or CLI process) that runs it.
     pub owner: String,
+    /// How long the run counts as live without a renewal ([`Store::renew_run`]).
+    pub lease: Duration,
 }
 
 impl NewRun {
@@ -58,7 +99,14 @@ impl NewRun {
             model: None,
             llm_used: false,
             owner: owner.into(),
+            lease: DEFAULT_RUN_LEASE,
         }
+    }
+
+    /// The run lease; a process that renews it should renew well within it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// A scheduled run for the tick at `scheduled_for` (epoch ms).
@@ -153,9 +201,34 @@ macro_rules! run_columns {
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs \
-     (workflow, trigger_kind, scheduled_for, status, inputs, model, llm_used, owner, started_at) \
-     VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8) \
+     (workflow, trigger_kind, scheduled_for, status, inputs, model, llm_used, owner, started_at, \
+     lease_expires_at) VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10) \
      ON CONFLICT (workflow, scheduled_for) DO NOTHING RETURNING id";
+
+/// An open run's lease; rows from before run leases count from their start.
+macro_rules! run_lease {
+    () => {
+        "COALESCE(lease_expires_at, started_at + $3)"
+    };
+}
+
+const LIVE_RUNS: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE workflow = $1 AND status IN ('queued', 'running') AND ",
+    run_lease!(),
+    " > $2 ORDER BY started_at, id"
+);
+
+const CLOSE_LAPSED: &str = concat!(
+    "UPDATE runs SET status = 'interrupted', finished_at = $2, lease_expires_at = NULL, ",
+    "error = 'its process (' || owner || ') stopped without finishing it: the run''s lease lapsed', ",
+    "summary = '{\"reason\": \"the run''s lease lapsed\"}' ",
+    "WHERE ($1 IS NULL OR workflow = $1) AND status IN ('queued', 'running') AND ",
+    run_lease!(),
+    " <= $2 RETURNING ",
+    run_columns!()
+);
 
 fn run_from_row(row: &AnyRow) -> Result<Run, StoreError> {
     Ok(Run {
@@ -207,6 +280,7 @@ impl Store {
     }
 
     /// [`Store::claim_tick`] with the run's inputs and model recorded in the same statement.
+    /// The claimed run is `queued`: it starts only through [`Store::take_turn`].
     pub async fn claim_tick_run(&self, run: &NewRun) -> Result<Option<RunId>, StoreError> {
         if run.scheduled_for.is_none() {
             return Err(StoreError::Invalid(format!(
@@ -214,10 +288,15 @@ impl Store {
                 run.workflow
             )));
         }
-        self.insert_run(run).await
+        self.insert(run, RunStatus::Queued).await
     }
 
     async fn insert_run(&self, run: &NewRun) -> Result<Option<RunId>, StoreError> {
+        self.insert(run, RunStatus::Running).await
+    }
+
+    async fn insert(&self, run: &NewRun, status: RunStatus) -> Result<Option<RunId>, StoreError> {
+        let now = self.now();
         let row = sqlx::query(INSERT_RUN)
             .bind(run.workflow.as_str())
             .bind(run.trigger.as_str())
@@ -226,10 +305,126 @@ impl Store {
             .bind(run.model.as_deref())
             .bind(i64::from(run.llm_used))
             .bind(run.owner.as_str())
-            .bind(self.now())
+            .bind(now)
+            .bind(status.as_str())
+            .bind(now.saturating_add(duration_ms(run.lease)))
             .fetch_optional(self.pool())
             .await?;
         row.map(|row| col(&row, "id")).transpose()
+    }
+
+    /// Gives the open run `run_id` the workflow's turn if no other live run of the workflow is
+    /// running: it becomes `running`; otherwise it stays (or becomes) `queued`. Either way its
+    /// lease is renewed for `lease`, so a tick waiting for its turn stays live while its process
+    /// does. Decisions for one workflow are serialised (SQLite's write lock, a transaction-scoped
+    /// advisory lock on PostgreSQL), so of any number of queued ticks, on any replicas, one starts
+    /// and the others see it running. A closed run is [`StoreError::RunFinished`].
+    pub async fn take_turn(&self, run_id: RunId, lease: Duration) -> Result<RunTurn, StoreError> {
+        let Some(run) = self.get_run(run_id).await? else {
+            return Err(StoreError::RunNotFound(run_id));
+        };
+        let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres {
+            // The lock function returns `void`, which the Any driver cannot carry: select a
+            // constant over it instead.
+            sqlx::query(
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l",
+            )
+            .bind(format!("deskhand run turn {}", run.workflow))
+            .fetch_one(&mut *tx)
+            .await?;
+        }
+        let now = self.now();
+        let rows = sqlx::query(LIVE_RUNS)
+            .bind(run.workflow.as_str())
+            .bind(now)
+            .bind(duration_ms(DEFAULT_RUN_LEASE))
+            .fetch_all(&mut *tx)
+            .await?;
+        let live = rows
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let own = sqlx::query("SELECT status FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let own: RunStatus = enum_col(&own, "status")?;
+        if !own.is_open() {
+            // Closed meanwhile (cancelled, or its lease lapsed and it was closed).
+            tx.rollback().await?;
+            return Err(StoreError::RunFinished {
+                run_id,
+                status: own.to_string(),
+            });
+        }
+        let behind = live
+            .iter()
+            .find(|r| r.id != run_id && r.status == RunStatus::Running)
+            .cloned();
+        let status = match behind {
+            Some(_) => RunStatus::Queued,
+            None => RunStatus::Running,
+        };
+        sqlx::query(
+            "UPDATE runs SET status = $2, lease_expires_at = $3 \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(now.saturating_add(duration_ms(lease)))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match behind {
+            Some(behind) => RunTurn::Waiting {
+                behind: Box::new(behind),
+                queued_elsewhere: live
+                    .iter()
+                    .any(|r| r.id != run_id && r.status == RunStatus::Queued),
+            },
+            None => RunTurn::Started,
+        })
+    }
+
+    /// Extends an open run's lease to `extend` from now. `false`: the run is closed (finished,
+    /// or closed as interrupted because its lease had lapsed).
+    pub async fn renew_run(&self, run_id: RunId, extend: Duration) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE runs SET lease_expires_at = $2 \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(run_id)
+        .bind(self.now().saturating_add(duration_ms(extend)))
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// The live runs of `workflow` (open, lease not lapsed), oldest first, on any replica: the
+    /// overlap decision asks this, not a page of recent rows.
+    pub async fn live_runs(&self, workflow: &str) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(LIVE_RUNS)
+            .bind(workflow)
+            .bind(self.now())
+            .bind(duration_ms(DEFAULT_RUN_LEASE))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// Closes every open run (of `workflow`, or of all workflows) whose lease lapsed: its process
+    /// died (SIGKILL, a crash, a lost host). They are recorded `interrupted` with the owner in the
+    /// error, so history never shows them running forever. Their items' leases lapse with the
+    /// same formula, so the items are offered again from then on.
+    pub async fn close_lapsed_runs(&self, workflow: Option<&str>) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(CLOSE_LAPSED)
+            .bind(workflow)
+            .bind(self.now())
+            .bind(duration_ms(DEFAULT_RUN_LEASE))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(run_from_row).collect()
     }
 
     /// The latest tick claimed for `workflow` (epoch ms), for catching up missed ticks on start.
@@ -241,18 +436,19 @@ impl Store {
         col(&row, "last")
     }
 
-    /// Ends a running run. A run finishes once: finishing it again is
+    /// Ends an open (running or queued) run. A run finishes once: finishing it again is
     /// [`StoreError::RunFinished`], so a cancelled run is not later reported as succeeded.
     pub async fn finish_run(&self, run_id: RunId, finish: &RunFinish) -> Result<Run, StoreError> {
-        if finish.status == RunStatus::Running {
-            return Err(StoreError::Invalid(
-                "a run cannot finish with status running".into(),
-            ));
+        if finish.status.is_open() {
+            return Err(StoreError::Invalid(format!(
+                "a run cannot finish with status {}",
+                finish.status
+            )));
         }
         let row = sqlx::query(concat!(
             "UPDATE runs SET status = $2, finished_at = $3, summary = $4, error = $5, ",
-            "items_total = $6, items_succeeded = $7, items_failed = $8, items_skipped = $9 ",
-            "WHERE id = $1 AND status = 'running' RETURNING ",
+            "items_total = $6, items_succeeded = $7, items_failed = $8, items_skipped = $9, ",
+            "lease_expires_at = NULL WHERE id = $1 AND status IN ('queued', 'running') RETURNING ",
             run_columns!()
         ))
         .bind(run_id)

@@ -8,9 +8,9 @@ use serde_saphyr::Spanned;
 
 use super::file::{ForEachFile, LimitsFile, McpFile, ModelFile, WorkflowFile};
 use super::{
-    ForEach, Limits, McpConnection, ModelSettings, Position, PromptFile, Provider, RunInfo,
-    Schedule, ToolCondition, ToolDirectory, Workflow, WorkflowError, WorkflowErrorKind,
-    nearest_names, parse_duration,
+    ForEach, Limits, MAX_ITEM_TIMEOUT, McpConnection, ModelSettings, Position, PromptFile,
+    Provider, RunInfo, Schedule, ToolCondition, ToolDirectory, Workflow, WorkflowError,
+    WorkflowErrorKind, format_duration, nearest_names, parse_duration,
 };
 use crate::template::{Placeholder, Template, TemplateError};
 use crate::workflow::model::AzureSettings;
@@ -364,6 +364,7 @@ fn check_model(
         }),
         max_completion_tokens: m.max_completion_tokens,
         tool_choice_required: m.tool_choice_required.unwrap_or(false),
+        structured_output: m.structured_output.unwrap_or(true),
     })
 }
 
@@ -617,6 +618,9 @@ fn load_prompt(
     if raw.value.trim().is_empty() || !joined.is_file() {
         return Err(c.err(field, pos(raw), WorkflowErrorKind::MissingFile(shown)));
     }
+    if let Some(message) = super::prompt_roots::outside(base, &joined) {
+        return Err(c.invalid(field, pos(raw), message));
+    }
     let text = std::fs::read_to_string(&joined)
         .map_err(|e| WorkflowError::new(&shown, WorkflowErrorKind::Read(e)).field(field))?;
     let at_template = |e: TemplateError| {
@@ -653,13 +657,27 @@ fn check_limits(c: &Checker<'_>, l: &LimitsFile) -> Result<Limits, WorkflowError
     };
     let item_timeout = match &l.item_timeout {
         None => defaults.item_timeout,
-        Some(s) => parse_duration(&s.value).ok_or_else(|| {
-            c.err(
-                "limits.item_timeout",
-                pos(s),
-                WorkflowErrorKind::Duration(s.value.clone()),
-            )
-        })?,
+        Some(s) => {
+            let timeout = parse_duration(&s.value).ok_or_else(|| {
+                c.err(
+                    "limits.item_timeout",
+                    pos(s),
+                    WorkflowErrorKind::Duration(s.value.clone()),
+                )
+            })?;
+            if timeout > MAX_ITEM_TIMEOUT {
+                return Err(c.invalid(
+                    "limits.item_timeout",
+                    pos(s),
+                    format!(
+                        "{} is longer than the longest item budget, {}",
+                        s.value.trim(),
+                        format_duration(MAX_ITEM_TIMEOUT)
+                    ),
+                ));
+            }
+            timeout
+        }
     };
     let token_budget = match &l.token_budget {
         Some(s) if s.value == 0 => {

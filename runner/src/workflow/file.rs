@@ -138,6 +138,11 @@ pub struct ModelFile {
     /// `tool_choice: required`.
     #[serde(default)]
     pub tool_choice_required: Option<bool>,
+    /// Send `output.schema` as the provider's structured-output `response_format` (json_schema,
+    /// strict). Default true; false describes the schema in the prompt instead, for servers
+    /// that mishandle it. A provider that refuses it is detected and falls back by itself.
+    #[serde(default)]
+    pub structured_output: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

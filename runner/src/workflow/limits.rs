@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// The longest `item_timeout` a workflow may set: an item that has not finished in a day will
+/// not, and the lease and timer arithmetic built on it must stay far from overflow.
+pub const MAX_ITEM_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Every bound has a default so that a workflow without `limits` is still bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {

@@ -21,6 +21,7 @@ mod file;
 mod limits;
 mod model;
 mod policy;
+mod prompt_roots;
 mod schema;
 mod tools;
 
@@ -44,9 +45,10 @@ pub use file::{
     AzureFile, EmbeddedKeyword, ForEachFile, LimitsFile, McpCommandFile, McpFile, McpUrlFile,
     ModelFile, OutputFile, WorkflowFile,
 };
-pub use limits::Limits;
+pub use limits::{Limits, MAX_ITEM_TIMEOUT};
 pub use model::{AzureSettings, BaselineKind, ModelSettings, Provider};
 pub use policy::{CatchUp, OverlapPolicy, WritePolicy};
+pub use prompt_roots::allow_prompts_anywhere;
 pub use schema::{SCHEMA_PATH, workflow_schema, workflow_schema_json};
 pub use tools::{AnyTools, ToolDirectory, nearest_names};
 
@@ -191,8 +193,17 @@ impl Workflow {
     /// server's tools); for a url/command MCP connection tool names are not checked, see
     /// [`Workflow::tools_verified`].
     pub fn load(path: &Path, tools: &dyn ToolDirectory) -> Result<Workflow, WorkflowError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| WorkflowError::new(path, WorkflowErrorKind::Read(e)))?;
+        let bytes = std::fs::read(path).map_err(|e| unreadable(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            WorkflowError::new(
+                path,
+                WorkflowErrorKind::Invalid(
+                    "not valid UTF-8 (a workflow file is UTF-8 text)".to_string(),
+                ),
+            )
+            .at(Some(position_after(valid)))
+        })?;
         Workflow::from_source(path, &text, tools)
     }
 
@@ -493,22 +504,61 @@ fn key_before(text: &str, position: Position) -> Option<String> {
     (!key.is_empty()).then_some(key)
 }
 
-/// Every workflow file directly in `dir`, sorted by name.
+/// Every entry directly in `dir` named like a workflow file, sorted by name. Entries that cannot
+/// be workflows (a directory named `x.yaml`, a dangling symbolic link, a link loop) are listed
+/// too, so that loading them reports each as an error instead of the workflow quietly dropping
+/// out of the schedule. Editor lock files (`.#x.yaml`) are not workflows and are left out.
 pub fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| WorkflowError::new(dir, WorkflowErrorKind::Read(e)))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| WORKFLOW_EXTENSIONS.contains(&e))
-        })
-        .collect();
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| WorkflowError::new(dir, WorkflowErrorKind::Read(e)))?;
+        let path = entry.path();
+        let named_like_one = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| WORKFLOW_EXTENSIONS.contains(&e));
+        let lock_file = entry.file_name().to_string_lossy().starts_with(".#");
+        if named_like_one && !lock_file {
+            paths.push(path);
+        }
+    }
     paths.sort();
     Ok(paths)
+}
+
+/// Why a workflow path could not be read, in words for what it is rather than an OS error code.
+fn unreadable(path: &Path, error: std::io::Error) -> WorkflowError {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let kind = if path.is_dir() {
+        WorkflowErrorKind::Invalid("is a directory, not a workflow file".to_string())
+    } else if is_link && error.kind() == std::io::ErrorKind::NotFound {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        WorkflowErrorKind::Invalid(format!(
+            "dangling symbolic link: its target {target} does not exist"
+        ))
+    } else if is_link && std::fs::metadata(path).is_err() {
+        WorkflowErrorKind::Invalid(format!(
+            "symbolic link that cannot be followed (a link loop?): {error}"
+        ))
+    } else {
+        WorkflowErrorKind::Read(error)
+    };
+    WorkflowError::new(path, kind)
+}
+
+/// The line and column just after `bytes` (valid UTF-8 up to there), 1-based.
+fn position_after(bytes: &[u8]) -> Position {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.matches('\n').count() as u64 + 1;
+    let last = text.rsplit('\n').next().unwrap_or_default();
+    Position {
+        line,
+        col: last.chars().count() as u64 + 1,
+    }
 }
 
 pub(crate) fn render_json(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {

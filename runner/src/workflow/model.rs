@@ -30,6 +30,8 @@ pub struct ModelSettings {
     pub azure: Option<AzureSettings>,
     pub max_completion_tokens: Option<u32>,
     pub tool_choice_required: bool,
+    /// Send the output schema as the provider's structured-output `response_format` (default).
+    pub structured_output: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -58,3 +58,23 @@ pub enum CatchUp {
     /// The most recent missed tick runs once.
     Latest,
 }
+
+/// As written in a workflow file, for logs (`skip`, not `Skip`).
+impl std::fmt::Display for OverlapPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OverlapPolicy::Skip => "skip",
+            OverlapPolicy::Queue => "queue",
+        })
+    }
+}
+
+/// As written in a workflow file, for logs.
+impl std::fmt::Display for CatchUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CatchUp::None => "none",
+            CatchUp::Latest => "latest",
+        })
+    }
+}

@@ -111,7 +111,8 @@ pub fn require_tool(available: bool, what: &str) -> bool {
 }
 
 /// A database the run-store tests run their body against: a fresh SQLite file always, and the
-/// PostgreSQL database named by `DESKHAND_TEST_POSTGRES_URL` when it is set (CI sets it).
+/// PostgreSQL database named by `DESKHAND_TEST_POSTGRES_URL` (see [`deskhand_e2e::postgres`]:
+/// under CI its absence fails the test; elsewhere the skip is reported in the test output).
 pub struct StoreBackend {
     pub name: &'static str,
     pub url: String,
@@ -134,12 +135,11 @@ pub fn store_backends() -> Vec<StoreBackend> {
         name: "SQLite",
         url: zoho_desk_mcp::registry::database::sqlite_url(sqlite.to_str().unwrap()),
     }];
-    match std::env::var("DESKHAND_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => backends.push(StoreBackend {
+    if let Some(url) = deskhand_e2e::postgres::test_url() {
+        backends.push(StoreBackend {
             name: "PostgreSQL",
             url,
-        }),
-        _ => eprintln!("skipped PostgreSQL: DESKHAND_TEST_POSTGRES_URL is not set"),
+        });
     }
     backends
 }

@@ -14,7 +14,7 @@ pub fn write_workflow(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("prompt.md"),
-        "Handle ticket TICKET={{ item.id }} (run {{ run.id }}).\n",
+        "Handle ticket TICKET={{ item.id }} (RUN={{ run.id }} TICK={{ run.scheduled_for }}).\n",
     )
     .unwrap();
     let path = dir.join(format!("{name}.yaml"));
@@ -98,6 +98,34 @@ pub fn comment_counts(state: &Value, marker: &str) -> BTreeMap<String, usize> {
         }
     }
     counts
+}
+
+/// Executions of each tick as the model saw them: per `TICK=` in the prompts it was sent, the
+/// distinct `RUN=` ids. A tick executed twice shows two run ids, whatever the run table says.
+pub fn executions_per_tick(
+    requests: &[deskhand_e2e::scripted_llm::RecordedRequest],
+) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let field = |prompt: &str, key: &str| {
+        prompt.split(key).nth(1).map(|rest| {
+            rest.chars()
+                .take_while(|c| !c.is_whitespace() && *c != ')')
+                .collect::<String>()
+        })
+    };
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for request in requests {
+        let prompt = request.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "user")
+            .filter_map(|m| m["content"].as_str())
+            .collect::<String>();
+        if let (Some(tick), Some(run)) = (field(&prompt, "TICK="), field(&prompt, "RUN=")) {
+            out.entry(tick).or_default().insert(run);
+        }
+    }
+    out
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `limit`.

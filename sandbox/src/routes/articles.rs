@@ -158,14 +158,9 @@ pub(crate) async fn search(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -
             "limit",
         ],
     )?;
-    let from = p.int("from", 0, 4999, 0)?;
+    let from = p.int("from", 0, super::tickets::SEARCH_MAX_FROM, 0)?;
     let limit = p.int("limit", 1, 100, 10)?;
-    if from + limit > 5000 {
-        return Err(ApiError::unprocessable(
-            "Max search result iterable is 5000",
-        ));
-    }
-    let all = p.text("_all", 3)?.map(str::to_owned);
+    let all = p.full_text("_all")?.map(str::to_owned);
     let title = p.text("title", 3)?.map(str::to_owned);
     let category = p.id("categoryId")?;
     let category_name = p.text("categoryName", 1)?.map(str::to_owned);

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use super::{ApiResult, data, object, page};
+use super::{ApiResult, data, object, page, page0};
 use crate::app::{App, lock};
 use crate::input::{JsonBody, Params, PathIds};
 use crate::record::{self, Record, s};
@@ -181,9 +181,16 @@ pub(crate) async fn draft_reply(
     reply(&app, ids, q, body, true)
 }
 
-/// Replies go out on EMAIL (which needs a `fromEmailAddress` configured as a support address of
-/// the ticket's department: the live 422 is expected but unconfirmed) or on the ticket's own
-/// channel. Drafts are validated the same way except that `fromEmailAddress` may be left out.
+/// The reply body's `channel` discriminator (Thread.json `sendReply`); drafts have no TWITTER.
+const REPLY_CHANNELS: &[&str] = &["EMAIL", "FACEBOOK", "TWITTER", "FORUMS"];
+const DRAFT_CHANNELS: &[&str] = &["EMAIL", "FACEBOOK", "FORUMS"];
+/// Fields only the EMAIL variant of the body declares.
+const EMAIL_ONLY: &[&str] = &["fromEmailAddress", "to", "isForward", "attachmentIds"];
+
+/// Replies and drafts per the OAS body variants: `channel` exactly one of the variant names (upper
+/// case; no PHONE, WEB or chat), EMAIL on any ticket, another channel only on a ticket of that
+/// channel; the EMAIL variant requires `fromEmailAddress` (drafts too), one of the department's
+/// reply addresses, and only it takes `to`, `isForward` and `attachmentIds`.
 fn reply(
     app: &Arc<App>,
     ids: PathIds,
@@ -211,16 +218,38 @@ fn reply(
             String::new()
         }
         Some(c) => {
-            let c = c.to_ascii_uppercase();
-            if c != "EMAIL" && c != ticket_channel {
+            let allowed = if draft {
+                DRAFT_CHANNELS
+            } else {
+                REPLY_CHANNELS
+            };
+            if !allowed.contains(&c) {
+                errors.push(FieldError::invalid(
+                    "channel",
+                    format!(
+                        "The value of 'channel' must be one of {}.",
+                        allowed.join(", ")
+                    ),
+                ));
+            } else if c != "EMAIL" && c != ticket_channel {
                 errors.push(FieldError::invalid(
                     "channel",
                     format!("Replies on this ticket go out on EMAIL or {ticket_channel}."),
                 ));
             }
-            c
+            c.to_owned()
         }
     };
+    if channel != "EMAIL" {
+        for k in EMAIL_ONLY {
+            if body.get(*k).is_some_and(|v| !v.is_null()) {
+                errors.push(FieldError::invalid(
+                    k,
+                    format!("The field '{k}' is not allowed in the input."),
+                ));
+            }
+        }
+    }
     let content = match opt_str(&body, "content", &mut errors) {
         Some(c) if !c.trim().is_empty() => c.to_owned(),
         _ => {
@@ -251,7 +280,7 @@ fn reply(
     let allowed_from = store.support_addresses(&dept);
     if channel == "EMAIL" {
         match &from {
-            None if !draft => errors.push(FieldError::missing("fromEmailAddress")),
+            None => errors.push(FieldError::missing("fromEmailAddress")),
             Some(f) if !allowed_from.iter().any(|a| a.eq_ignore_ascii_case(f)) => errors.push(FieldError::invalid(
                 "fromEmailAddress",
                 "The fromEmailAddress is not a support email address configured for the ticket's department.",
@@ -415,8 +444,9 @@ pub(crate) async fn comments(
     let e = store.ticket(&id).ok_or_else(ApiError::not_found)?;
     let mut list: Vec<&Record> = e.comments.iter().collect();
     sort_by_time(&mut list, "commentedTime", sort.starts_with('-'));
+    // 0-based: the OAS gives `from` a minimum of 0.
     Ok(data(
-        page(list, from, limit)
+        page0(list, from, limit)
             .into_iter()
             .map(shapes::comment)
             .collect(),

@@ -130,7 +130,7 @@ pub(crate) async fn agents(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -
         }
     }
     Ok(data(
-        page(list, from, limit)
+        page0(list, from, limit)
             .into_iter()
             .map(shapes::agent)
             .collect(),
@@ -219,7 +219,7 @@ pub(crate) async fn departments(State(app): State<Arc<App>>, RawQuery(q): RawQue
         })
         .map(|d| shapes::department(d, false))
         .collect();
-    Ok(data(page(list, from, limit)))
+    Ok(data(page0(list, from, limit)))
 }
 
 pub(crate) async fn department(
@@ -288,7 +288,7 @@ pub(crate) async fn contacts(State(app): State<Arc<App>>, RawQuery(q): RawQuery)
         ],
     )?;
     let from = p.int("from", 0, i64::from(i32::MAX), 0)?;
-    let limit = p.int("limit", 1, 100, 10)?;
+    let limit = p.int("limit", 1, 99, 10)?;
     p.list_max("fields", 30)?;
     p.id("viewId")?;
     p.id("filterId")?;
@@ -357,14 +357,9 @@ pub(crate) async fn search_contacts(
             "limit",
         ],
     )?;
-    let from = p.int("from", 0, 4999, 0)?;
+    let from = p.int("from", 0, super::tickets::SEARCH_MAX_FROM, 0)?;
     let limit = p.int("limit", 1, 100, 10)?;
-    if from + limit > 5000 {
-        return Err(ApiError::unprocessable(
-            "Max search result iterable is 5000",
-        ));
-    }
-    let all = p.text("_all", 3)?.map(str::to_lowercase);
+    let all = p.full_text("_all")?.map(str::to_lowercase);
     let mut terms: Vec<(&str, String)> = Vec::new();
     for k in [
         "email",
@@ -434,4 +429,60 @@ pub(crate) async fn search_contacts(
             .collect(),
         total,
     ))
+}
+
+/// GET /mailReplyAddress?departmentId=… (required): the addresses a department replies from,
+/// those of the department plus org-wide ones (a seed address without a department), in the
+/// OAS list shape. `isActive` filters; `from` is read like the other plain lists (the OAS gives
+/// no base) and `limit` has no OAS bound, so 1–100 is the sandbox's own range.
+pub(crate) async fn mail_reply_addresses(
+    State(app): State<Arc<App>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let p = Params::parse(q.as_deref(), &["departmentId", "isActive", "from", "limit"])?;
+    let dept = p.required_id("departmentId")?;
+    let active = p.bool("isActive")?;
+    let from = p.int("from", 0, i64::from(i32::MAX), 0)?;
+    let limit = p.int("limit", 1, 100, 100)?;
+    let store = lock(&app.store);
+    if store.department(&dept).is_none() {
+        return Err(ApiError::invalid_param("departmentId"));
+    }
+    let creator = store
+        .current_agent()
+        .map(|a| {
+            json!({
+                "id": record::id(a),
+                "firstName": a.get("firstName").cloned().unwrap_or(Value::Null),
+                "lastName": a.get("lastName").cloned().unwrap_or(Value::Null),
+                "email": a.get("emailId").cloned().unwrap_or(Value::Null),
+                "photoURL": a.get("photoURL").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .unwrap_or(Value::Null);
+    let list: Vec<Value> = store
+        .data
+        .support_email_addresses
+        .iter()
+        .filter(|e| s(e, "departmentId").is_none_or(|d| d == dept))
+        .filter(|e| active.is_none_or(|want| record::flag(e, "isActive") == want))
+        .map(|e| {
+            json!({
+                "id": record::id(e),
+                "address": e.get("address").cloned().unwrap_or(Value::Null),
+                "displayName": e.get("displayName").cloned().unwrap_or(Value::Null),
+                "departmentId": dept,
+                "isActive": record::flag(e, "isActive"),
+                "isVerified": record::flag(e, "isVerified"),
+                "isSmtpEnabled": false,
+                "serviceProviderType": "ZohoSMTP",
+                "smtpDetails": Value::Null,
+                "createdBy": creator,
+                "modifiedBy": creator,
+                "createdTime": e.get("createdTime").cloned().unwrap_or(Value::Null),
+                "modifiedTime": e.get("modifiedTime").cloned().unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(data(page(list, from, limit)))
 }

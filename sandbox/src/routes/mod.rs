@@ -83,6 +83,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(directory::department_teams),
         )
         .route("/api/v1/teams", get(directory::teams))
+        .route(
+            "/api/v1/mailReplyAddress",
+            get(directory::mail_reply_addresses),
+        )
         .route("/api/v1/contacts", get(directory::contacts))
         .route("/api/v1/contacts/search", get(directory::search_contacts))
         .route("/api/v1/contacts/{contactId}", get(directory::contact))
@@ -90,6 +94,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/articles/search", get(articles::search))
         .route("/api/v1/articles/{articleId}", get(articles::get_one))
         .route("/oauth/v2/token", post(crate::accounts::token))
+        .route("/oauth/v2/token/revoke", post(crate::accounts::revoke))
+        .route(
+            "/oauth/v2/auth",
+            get(crate::consent::page).post(crate::consent::decide),
+        )
         .merge(crate::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -127,9 +136,11 @@ pub(crate) fn object(v: Value) -> Response {
     axum::Json(v).into_response()
 }
 
-/// Where a page starts on the non-KB lists. The reference's CONFLICT (2.1) on whether `from` is
-/// 0- or 1-based is settled as it recommends: 0 and 1 both mean the start, `from = n` starts at
-/// the n-th item (1-based), so a client paging with `previous_from + page_len` from 1 sees no gaps.
+/// Where a page starts on the lists whose OAS gives `from` no base (contacts, threads, reply
+/// addresses). The reference's CONFLICT (2.1) is settled as it recommends: 0 and 1 both mean the
+/// start, `from = n` starts at the n-th item (1-based), so a client paging with
+/// `previous_from + page_len` from 1 sees no gaps. Lists the OAS gives a 0 minimum or default use
+/// [`page0`].
 pub(crate) fn page<T>(items: Vec<T>, from: i64, limit: i64) -> Vec<T> {
     let start = if from <= 1 { 0 } else { (from - 1) as usize };
     items
@@ -139,7 +150,7 @@ pub(crate) fn page<T>(items: Vec<T>, from: i64, limit: i64) -> Vec<T> {
         .collect()
 }
 
-/// 0-based paging: search endpoints.
+/// 0-based paging: searches, and the ticket, comment, agent and department lists.
 pub(crate) fn page0<T>(items: Vec<T>, from: i64, limit: i64) -> Vec<T> {
     items
         .into_iter()

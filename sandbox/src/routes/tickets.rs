@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
+use axum::response::IntoResponse;
 use chrono::Duration;
 use serde_json::{Map, Value, json};
 
-use super::{ApiResult, data, object, page, page0, search_result, time_range};
+use super::{ApiResult, data, object, page0, search_result, time_range};
 use crate::app::{App, lock};
 use crate::clock::parse_iso;
-use crate::input::{JsonBody, Params, PathIds, is_id};
+use crate::input::{JsonBody, OptionalJsonBody, Params, PathIds, is_id};
 use crate::record::{self, Record, as_id_string, s};
 use crate::seed::{
     PRIORITIES, TicketEntry, canonical_status, contact_author, fill_thread_defaults,
@@ -184,8 +185,10 @@ const LIST_PARAMS: &[&str] = &[
     "fields",
 ];
 
-/// GET /tickets. Without `sortBy` the newest tickets come first (Zoho's UI default; the API
-/// default is not documented). `viewId` is accepted but views are not modelled: every ticket the
+/// GET /tickets. `from` is 0-based (the OAS default is 0). `assignee` takes agent ids or
+/// `Unassigned`: the newest OAS types it as integers only, Zoho's API and SDK documentation name
+/// `Unassigned` (docs/zoho-contract.md). Without `sortBy` the newest tickets come first (Zoho's UI
+/// default; the API default is not documented). `viewId` is accepted but views are not modelled: every ticket the
 /// other filters allow is listed. `filters` (a JSON filter) is not supported and is refused.
 pub(crate) async fn list(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::parse(q.as_deref(), LIST_PARAMS)?;
@@ -260,7 +263,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> 
             .collect(),
         None => TICKET_LIST.to_vec(),
     };
-    let items = page(matched, from, limit)
+    let items = page0(matched, from, limit)
         .into_iter()
         .map(|e| shapes::ticket(&store, &e.ticket, &field_list, &include))
         .collect();
@@ -285,6 +288,9 @@ pub(crate) async fn get_one(
     )))
 }
 
+/// The OAS bound on `from` for every search (live reports say 4999: docs/zoho-contract.md).
+pub(crate) const SEARCH_MAX_FROM: i64 = 999;
+
 const SEARCH_PARAMS: &[&str] = &[
     "_all",
     "id",
@@ -308,18 +314,14 @@ const SEARCH_PARAMS: &[&str] = &[
     "limit",
 ];
 
-/// GET /tickets/search: 0-based `from` (0–4999), `limit` 1–100 (default 10), text of at least
-/// three characters, at most 5000 results reachable. Comma-separated values are OR-ed.
+/// GET /tickets/search, per the OAS: 0-based `from` (0–999), `limit` 1–100 (default 10), `_all`
+/// of 3 to 100 characters, other text of at least three, `assigneeId` agent ids only,
+/// `departmentId` one id. Comma-separated values are OR-ed.
 pub(crate) async fn search(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::parse(q.as_deref(), SEARCH_PARAMS)?;
-    let from = p.int("from", 0, 4999, 0)?;
+    let from = p.int("from", 0, SEARCH_MAX_FROM, 0)?;
     let limit = p.int("limit", 1, 100, 10)?;
-    if from + limit > 5000 {
-        return Err(ApiError::unprocessable(
-            "Max search result iterable is 5000",
-        ));
-    }
-    let all = p.text("_all", 3)?.map(str::to_owned);
+    let all = p.full_text("_all")?.map(str::to_owned);
     let mut texts: Vec<(&str, String)> = Vec::new();
     for k in [
         "subject",
@@ -340,22 +342,10 @@ pub(crate) async fn search(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -
         }
     }
     let mut filter = Filter::default();
-    if let Some(ids) = p.id_list("departmentId", 20)? {
-        filter.departments = Some(ids);
+    if let Some(id) = p.id("departmentId")? {
+        filter.departments = Some(vec![id]);
     }
-    if let Some(items) = p.list("assigneeId")? {
-        let mut ids = Vec::new();
-        for i in items {
-            if i.eq_ignore_ascii_case("${Unassigned}") {
-                filter.unassigned = true;
-            } else if is_id(&i) {
-                ids.push(i);
-            } else {
-                return Err(ApiError::invalid_param("assigneeId"));
-            }
-        }
-        filter.assignees = Some(ids);
-    }
+    filter.assignees = p.id_list("assigneeId", 100)?;
     (filter.statuses, filter.status_types) = statuses(&p, "status", true)?;
     filter.priorities = p.list("priority")?;
     filter.channels = p.list("channel")?;
@@ -454,7 +444,10 @@ pub(crate) async fn search(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -
     Ok(search_result(items, total))
 }
 
-/// GET /ticketsCount → `{"count":"N"}` (200 even for zero).
+/// GET /ticketsCount → `{"count":"N"}` (200 even for zero). The OAS parameters only: no `status`
+/// (Zoho answers 422; `ticketsCountByFieldValues` counts by status), id lists of agents,
+/// departments and contacts, and `customField1..3` (accepted; the sandbox has no custom fields to
+/// match, so a custom-field filter matches nothing).
 pub(crate) async fn count(State(app): State<Arc<App>>, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::parse(
         q.as_deref(),
@@ -463,34 +456,43 @@ pub(crate) async fn count(State(app): State<Arc<App>>, RawQuery(q): RawQuery) ->
             "assigneeId",
             "contactId",
             "category",
-            "status",
             "createdTimeRange",
             "modifiedTimeRange",
+            "customField1",
+            "customField2",
+            "customField3",
         ],
     )?;
-    let mut filter = Filter::default();
-    if let Some(d) = p.id("departmentId")? {
-        filter.departments = Some(vec![d]);
-    }
-    if let Some(a) = p.str("assigneeId") {
-        if a.eq_ignore_ascii_case("${Unassigned}") {
-            filter.unassigned = true;
-            filter.assignees = Some(Vec::new());
-        } else {
-            filter.assignees = Some(vec![p.id("assigneeId")?.unwrap_or_default()]);
-        }
-    }
-    filter.contact = p.id("contactId")?;
-    filter.category = p.str("category").map(str::to_owned);
-    (filter.statuses, filter.status_types) = statuses(&p, "status", true)?;
-    filter.created_range = time_range(&p, "createdTimeRange")?;
-    filter.modified_range = time_range(&p, "modifiedTimeRange")?;
+    let filter = Filter {
+        departments: p.id_list("departmentId", 100)?,
+        assignees: p.id_list("assigneeId", 100)?,
+        created_range: time_range(&p, "createdTimeRange")?,
+        modified_range: time_range(&p, "modifiedTimeRange")?,
+        ..Filter::default()
+    };
+    let contacts = p.id_list("contactId", 100)?;
+    let categories = p.list("category")?;
+    let custom = ["customField1", "customField2", "customField3"]
+        .iter()
+        .any(|k| p.str(k).is_some());
     let store = lock(&app.store);
     let n = store
         .data
         .tickets
         .iter()
         .filter(|e| filter.matches(&e.ticket))
+        .filter(|e| {
+            contacts
+                .as_ref()
+                .is_none_or(|c| s(&e.ticket, "contactId").is_some_and(|x| c.iter().any(|y| y == x)))
+        })
+        .filter(|e| {
+            categories.as_ref().is_none_or(|c| {
+                s(&e.ticket, "category")
+                    .is_some_and(|x| c.iter().any(|y| y.eq_ignore_ascii_case(x)))
+            })
+        })
+        .filter(|_| !custom)
         .count();
     Ok(object(json!({ "count": n.to_string() })))
 }
@@ -809,7 +811,19 @@ fn apply(
             t.insert("assigneeId".into(), Value::Null);
         }
     }
-    match body_id(body, "teamId", errors) {
+    // The OAS types teamId string|integer (no null); an empty string clears the team.
+    let team_arg = match body.get("teamId") {
+        Some(Value::Null) => {
+            errors.push(FieldError::invalid(
+                "teamId",
+                "The value of 'teamId' must be a team id, or \"\" to clear the team.",
+            ));
+            None
+        }
+        Some(Value::String(v)) if v.is_empty() => Some(None),
+        _ => body_id(body, "teamId", errors),
+    };
+    match team_arg {
         Some(None) => {
             t.insert("teamId".into(), Value::Null);
         }
@@ -891,15 +905,30 @@ pub(crate) async fn create(
                 "The value of 'contact' must be an object.",
             )]));
         };
-        let allowed = [
-            "firstName",
-            "lastName",
-            "email",
-            "phone",
-            "mobile",
-            "accountId",
-        ];
-        let bad = unknown_keys(c, &allowed);
+        // The OAS contact object: lastName and email required, firstName optional, nothing else.
+        let allowed = ["firstName", "lastName", "email"];
+        let mut bad = unknown_keys(c, &allowed);
+        for k in ["lastName", "email"] {
+            match c.get(k) {
+                Some(Value::String(v)) if !v.trim().is_empty() => {}
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    bad.push(FieldError::missing(k))
+                }
+                Some(_) => bad.push(FieldError::invalid(
+                    k,
+                    format!("The value of '{k}' must be a string."),
+                )),
+            }
+        }
+        if let Some(e) = s(c, "email")
+            && !e.trim().is_empty()
+            && !crate::text::looks_like_email(e)
+        {
+            bad.push(FieldError::invalid(
+                "email",
+                "The value of 'email' is not an e-mail address.",
+            ));
+        }
         if !bad.is_empty() {
             return Err(ApiError::invalid_data(
                 bad.into_iter()
@@ -922,21 +951,12 @@ pub(crate) async fn create(
         match existing {
             Some(id) => id,
             None => {
-                let last = s(c, "lastName").map(str::to_owned).or_else(|| {
-                    email
-                        .as_ref()
-                        .map(|e| e.split('@').next().unwrap_or(e).to_owned())
-                });
-                let Some(last) = last else {
-                    return Err(ApiError::invalid_data(vec![FieldError::missing(
-                        "contact/lastName",
-                    )]));
-                };
+                let last = s(c, "lastName").unwrap_or_default().to_owned();
                 let cid = store.ids.next();
                 let mut rec = Record::new();
                 rec.insert("id".into(), json!(cid));
                 rec.insert("lastName".into(), json!(last));
-                for k in ["firstName", "email", "phone", "mobile"] {
+                for k in ["firstName", "email"] {
                     rec.insert(k.into(), c.get(k).cloned().unwrap_or(Value::Null));
                 }
                 rec.insert("createdTime".into(), json!(now));
@@ -1092,25 +1112,38 @@ fn save(store: &mut Store, id: &str, mut t: Record, now: &str) -> ApiResult {
     Ok(object(shapes::ticket(store, &t, TICKET_WRITE, &[])))
 }
 
-/// POST /tickets/{id}/move `{departmentId}`. The reference does not give the response; the sandbox
-/// answers 200 with the moved ticket, like PATCH.
+/// POST /tickets/{id}/move?departmentId=…, per the newest OAS: the query parameter is required,
+/// the body is optional (`{departmentId, forumId}`, nothing required; a body departmentId must
+/// name the same department), and the answer is an empty 200.
 pub(crate) async fn move_ticket(
     State(app): State<Arc<App>>,
     ids: PathIds,
     RawQuery(q): RawQuery,
-    JsonBody(body): JsonBody,
+    OptionalJsonBody(body): OptionalJsonBody,
 ) -> ApiResult {
     let id = ids.get("ticketId")?;
-    Params::parse(q.as_deref(), &[])?;
-    let errors = unknown_keys(&body, &["departmentId"]);
+    let p = Params::parse(q.as_deref(), &["departmentId"])?;
+    let dept = p.required_id("departmentId")?;
+    let mut errors = unknown_keys(&body, &["departmentId", "forumId"]);
+    if let Some(Some(b)) = body_id(&body, "departmentId", &mut errors)
+        && b != dept
+    {
+        errors.push(FieldError::invalid(
+            "departmentId",
+            "The body's departmentId differs from the query parameter.",
+        ));
+    }
+    if let Some(Some(_)) = body_id(&body, "forumId", &mut errors) {
+        errors.push(FieldError::invalid(
+            "forumId",
+            "The sandbox organization has no forums to move a topic to.",
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid_data(errors));
     }
-    if !body.contains_key("departmentId") {
-        return Err(ApiError::invalid_data(vec![FieldError::missing(
-            "departmentId",
-        )]));
-    }
+    let mut body = Map::new();
+    body.insert("departmentId".into(), json!(dept));
     let now = app.clock.now_iso();
     let mut store = lock(&app.store);
     let mut t = store
@@ -1123,5 +1156,6 @@ pub(crate) async fn move_ticket(
     if !errors.is_empty() {
         return Err(ApiError::invalid_data(errors));
     }
-    save(&mut store, &id, t, &now)
+    save(&mut store, &id, t, &now)?;
+    Ok(axum::http::StatusCode::OK.into_response())
 }

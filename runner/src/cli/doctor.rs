@@ -1,0 +1,565 @@
+//! `deskhand doctor`: one line per check, with a one-line fix for each failure, and exit code 0
+//! only when everything a run needs passes. `schedule` and `mcp serve` run the Zoho part
+//! ([`preflight`]) before they start, so wrong credentials stop them at once instead of at the
+//! first tick.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+use zoho_desk_mcp::zoho::oauth::DESK_SCOPES;
+use zoho_desk_mcp::zoho::{ZohoClient, ZohoError, ZohoResponse};
+
+use super::backend::{self, ZohoArgs};
+use super::output::outln;
+use crate::llm::{LlmProvider, LlmSettings};
+use crate::store::Store;
+use crate::workflow::Workflow;
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    zoho: ZohoArgs,
+    /// Where the workflows are.
+    #[arg(long, default_value = "workflows", env = "DESKHAND_WORKFLOWS")]
+    workflows: PathBuf,
+    /// Run store: a postgres:// URL, a sqlite:// URL or a file path (default deskhand.db).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// One JSON object with every check, instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    /// Worth knowing, not a failure.
+    Note,
+    Fail,
+    /// Not run because an earlier check failed.
+    Skipped,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    name: String,
+    status: Status,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+#[derive(Default)]
+struct Report(Vec<Check>);
+
+impl Report {
+    fn add(&mut self, name: &str, status: Status, detail: impl Into<String>, fix: Option<String>) {
+        self.0.push(Check {
+            name: name.to_owned(),
+            status,
+            detail: detail.into(),
+            fix,
+        });
+    }
+    fn ok(&mut self, name: &str, detail: impl Into<String>) {
+        self.add(name, Status::Ok, detail, None);
+    }
+    fn fail(&mut self, name: &str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.add(name, Status::Fail, detail, Some(fix.into()));
+    }
+    fn skip(&mut self, name: &str, why: &str) {
+        self.add(name, Status::Skipped, why, None);
+    }
+    fn failed(&self) -> bool {
+        self.0.iter().any(|c| c.status == Status::Fail)
+    }
+}
+
+/// The API families the shipped workflows and curated tools read, one cheap call each.
+const FAMILIES: [(&str, &str, &str); 5] = [
+    ("scope tickets", "/tickets", "Desk.tickets.READ"),
+    (
+        "scope directory",
+        "/departments",
+        "Desk.basic.READ / Desk.settings.READ",
+    ),
+    ("scope search", "/tickets/search", "Desk.search.READ"),
+    ("scope articles", "/articles", "Desk.articles.READ"),
+    ("scope contacts", "/contacts", "Desk.contacts.READ"),
+];
+
+pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let mut report = Report::default();
+    let store = check_store(&args, &mut report).await;
+    check_zoho(&args.zoho, store.as_ref(), &mut report).await;
+    check_llm(&mut report).await;
+    check_workflows(&args, &mut report);
+    if args.json {
+        let out = serde_json::json!({ "ok": !report.failed(), "checks": report.0 });
+        outln!("{out}");
+    } else {
+        for c in &report.0 {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Note => "note",
+                Status::Fail => "FAIL",
+                Status::Skipped => "skip",
+            };
+            outln!("{mark}  {:<28} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                outln!("      {:<28} fix: {fix}", "");
+            }
+        }
+        outln!();
+        outln!(
+            "{}",
+            if report.failed() {
+                "Some checks failed; fix them and run `deskhand doctor` again."
+            } else {
+                "Everything needed passes."
+            }
+        );
+    }
+    Ok(if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn check_store(args: &DoctorArgs, report: &mut Report) -> Option<Store> {
+    let url = zoho_desk_mcp::registry::database::database_url(args.database_url.as_deref());
+    match Store::connect(&url).await {
+        Ok(store) => {
+            report.ok(
+                "store",
+                format!(
+                    "{} store reachable, migrations current",
+                    match store.backend() {
+                        zoho_desk_mcp::registry::database::Backend::Sqlite => "SQLite",
+                        zoho_desk_mcp::registry::database::Backend::Postgres => "PostgreSQL",
+                    }
+                ),
+            );
+            Some(store)
+        }
+        Err(e) => {
+            report.fail(
+                "store",
+                format!("{e}"),
+                "check DATABASE_URL / --database-url and that the database is up and writable",
+            );
+            None
+        }
+    }
+}
+
+/// One sentence and one fix for a Zoho failure.
+fn explain(e: &ZohoError) -> (String, String) {
+    match e {
+        ZohoError::Auth { code, message } => {
+            let fix = match code.as_str() {
+                "invalid_client" => {
+                    "check the client id and the data centre, or run `deskhand connect` again"
+                }
+                "invalid_client_secret" => {
+                    "copy the client secret again, or run `deskhand connect` again"
+                }
+                "Access Denied" => {
+                    "wait for Zoho's token window to pass; processes on one store share one token"
+                }
+                _ => "run `deskhand connect` again to get a new refresh token",
+            };
+            (message.clone(), fix.to_owned())
+        }
+        ZohoError::Upstream(up) => {
+            let fix = match up.error_code.as_deref() {
+                Some("SCOPE_MISMATCH") => format!(
+                    "run `deskhand connect` with a code generated for these scopes: {DESK_SCOPES}"
+                ),
+                Some("OAUTH_ORG_MISMATCH") => {
+                    "the org id is not one this token reaches; run `deskhand connect` to pick the org".to_owned()
+                }
+                Some("THRESHOLD_EXCEEDED") => {
+                    "the org's API credits are spent; wait for the daily reset or buy credits".to_owned()
+                }
+                Some("INVALID_OAUTH") => {
+                    "the token was refused; run `deskhand connect` again".to_owned()
+                }
+                _ => "see Zoho's message; `deskhand doctor --json` has the details".to_owned(),
+            };
+            (up.to_string(), fix)
+        }
+        ZohoError::Timeout { .. } | ZohoError::Transport(_) => (
+            e.to_string(),
+            "check the network, a proxy, and the data centre (--dc) of the connection".to_owned(),
+        ),
+        other => (other.to_string(), "run `deskhand connect` again".to_owned()),
+    }
+}
+
+async fn check_zoho(args: &ZohoArgs, store: Option<&Store>, report: &mut Report) {
+    const LATER: [&str; 4] = ["accounts host", "token refresh", "org access", "credits"];
+    let config = match args.config() {
+        Ok(c) => {
+            report.ok(
+                "zoho settings",
+                format!(
+                    "connection `{}`: org {} at {}",
+                    args.name(),
+                    c.org_id,
+                    c.desk_base_url
+                ),
+            );
+            c
+        }
+        Err(e) => {
+            report.fail(
+                "zoho settings",
+                format!("{e:#}"),
+                "run `deskhand connect` (or set the ZOHO_* variables named above)",
+            );
+            for name in LATER {
+                report.skip(name, "no Zoho settings");
+            }
+            return;
+        }
+    };
+    let reachable = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string());
+    let accounts = config.accounts_url.clone();
+    match reachable {
+        Ok(http) => match http.get(accounts.clone()).send().await {
+            Ok(_) => report.ok("accounts host", format!("{accounts} answers")),
+            Err(e) => report.fail(
+                "accounts host",
+                format!("{accounts} unreachable: {}", e.without_url()),
+                "check the network or proxy, and that the data centre is the org's",
+            ),
+        },
+        Err(e) => report.fail("accounts host", e, "report this as a bug"),
+    }
+    let client = match store {
+        Some(store) => backend::zoho_client(config, store),
+        None => ZohoClient::new(config).map_err(Into::into),
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail("token refresh", format!("{e:#}"), "see the message");
+            return;
+        }
+    };
+    if let Err(e) = client.ensure_token().await {
+        let (detail, fix) = explain(&e);
+        report.fail("token refresh", detail, fix);
+        for name in &LATER[2..] {
+            report.skip(name, "no access token");
+        }
+        return;
+    }
+    report.ok(
+        "token refresh",
+        if store.is_some() {
+            "access token obtained (shared through the store)"
+        } else {
+            "access token obtained"
+        },
+    );
+    let org_id = client.config().org_id.clone();
+    match client
+        .request(Method::GET, "/organizations", &[], None)
+        .await
+    {
+        Ok(resp) => {
+            let ids: Vec<String> = data(&resp)
+                .iter()
+                .filter_map(|o| {
+                    o.get("id")
+                        .and_then(zoho_desk_mcp::zoho::lenient::as_string)
+                })
+                .collect();
+            if ids.contains(&org_id) {
+                report.ok("org access", format!("org {org_id} is reachable"));
+            } else {
+                report.fail(
+                    "org access",
+                    format!(
+                        "the token does not see org {org_id} (it sees: {})",
+                        if ids.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            ids.join(", ")
+                        }
+                    ),
+                    "run `deskhand connect` and pick one of those orgs",
+                );
+            }
+        }
+        Err(e) => {
+            let (detail, fix) = explain(&e);
+            report.fail("org access", detail, fix);
+        }
+    }
+    let mut remaining = None;
+    for (name, path, scope) in FAMILIES {
+        let query = [("limit".to_owned(), "1".to_owned())];
+        match client.request(Method::GET, path, &query, None).await {
+            Ok(resp) => {
+                remaining = resp.ratelimit.remaining.or(remaining);
+                report.ok(
+                    name,
+                    format!("{scope}: GET {path} answered {}", resp.status),
+                );
+            }
+            Err(e) => {
+                if let ZohoError::Upstream(up) = &e {
+                    remaining = up
+                        .ratelimit
+                        .as_ref()
+                        .and_then(|r| r.remaining)
+                        .or(remaining);
+                }
+                let (detail, fix) = explain(&e);
+                report.fail(name, format!("{scope}: {detail}"), fix);
+            }
+        }
+    }
+    report.add(
+        "scope writes",
+        Status::Note,
+        "Desk.tickets.CREATE/UPDATE are not tried (that would write); they are in the scope `connect` asks for",
+        None,
+    );
+    match remaining {
+        Some(0) => report.fail(
+            "credits",
+            "0 API credits left in this window",
+            "wait for Zoho's daily reset, or buy more credits",
+        ),
+        Some(n) => report.ok("credits", format!("{n} API credits left today")),
+        None => report.add(
+            "credits",
+            Status::Note,
+            "Zoho sent no X-Rate-Limit-Remaining-v3 header",
+            None,
+        ),
+    }
+}
+
+fn data(resp: &ZohoResponse) -> Vec<Value> {
+    resp.body
+        .as_ref()
+        .and_then(|b| b.get("data"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn check_llm(report: &mut Report) {
+    let settings = match LlmSettings::from_env() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            report.add(
+                "llm",
+                Status::Note,
+                "no LLM configured: the shipped workflows run on the offline baseline (deterministic, not an LLM)",
+                None,
+            );
+            return;
+        }
+        Err(e) => {
+            report.fail(
+                "llm",
+                e.to_string(),
+                "fix the LLM variables (OPENAI_API_KEY, OPENAI_BASE_URL, DESKHAND_LLM_MODEL)",
+            );
+            return;
+        }
+    };
+    if settings.provider == LlmProvider::Azure {
+        report.add(
+            "llm",
+            Status::Note,
+            format!(
+                "Azure OpenAI deployment for {}: not probed (the deployment decides the model)",
+                settings.model
+            ),
+            None,
+        );
+        return;
+    }
+    let base = settings
+        .base_url
+        .clone()
+        .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+    let url = format!("{}/models", base.trim_end_matches('/'));
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+    {
+        Ok(h) => h,
+        Err(e) => {
+            report.fail("llm", e.to_string(), "report this as a bug");
+            return;
+        }
+    };
+    let mut req = http.get(&url);
+    if let Some(key) = &settings.api_key {
+        req = req.bearer_auth(key.expose());
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            report.fail(
+                "llm",
+                format!("{base} unreachable: {}", e.without_url()),
+                "start the model server, or fix OPENAI_BASE_URL",
+            );
+            return;
+        }
+    };
+    let status = resp.status().as_u16();
+    if status == 401 || status == 403 {
+        report.fail(
+            "llm",
+            format!("{base} refused the API key (HTTP {status})"),
+            format!(
+                "set a valid key in {}",
+                settings.api_key_env.as_deref().unwrap_or("OPENAI_API_KEY")
+            ),
+        );
+        return;
+    }
+    let models: Vec<String> = resp
+        .json::<Value>()
+        .await
+        .ok()
+        .and_then(|b| b.get("data").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if models.is_empty() {
+        report.add(
+            "llm",
+            Status::Note,
+            format!(
+                "{base} answered HTTP {status} but listed no models; {} not confirmed",
+                settings.model
+            ),
+            None,
+        );
+    } else if models.iter().any(|m| m == &settings.model) {
+        report.ok("llm", format!("{base} serves {}", settings.model));
+    } else {
+        report.fail(
+            "llm",
+            format!("{base} does not list the model {}", settings.model),
+            format!(
+                "set DESKHAND_LLM_MODEL to one it serves (e.g. {})",
+                models
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+}
+
+fn check_workflows(args: &DoctorArgs, report: &mut Report) {
+    let catalog = match backend::catalog() {
+        Ok(c) => c,
+        Err(e) => {
+            report.fail("workflows", format!("{e:#}"), "report this as a bug");
+            return;
+        }
+    };
+    let results = match Workflow::load_each(&args.workflows, catalog.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            report.fail(
+                "workflows",
+                e.to_string(),
+                "run from the project directory or pass --workflows",
+            );
+            return;
+        }
+    };
+    if results.is_empty() {
+        report.add(
+            "workflows",
+            Status::Note,
+            format!("no workflow files in {}", args.workflows.display()),
+            None,
+        );
+    }
+    for (path, result) in results {
+        let label = format!(
+            "workflow {}",
+            path.file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+        );
+        match result {
+            Ok(w) => report.ok(
+                &label,
+                format!(
+                    "valid; writes: {}{}",
+                    w.writes.as_str(),
+                    w.schedule
+                        .as_ref()
+                        .map(|_| ", scheduled")
+                        .unwrap_or_default()
+                ),
+            ),
+            Err(e) => report.fail(
+                &label,
+                e.to_string(),
+                "run `deskhand validate` and fix the file",
+            ),
+        }
+    }
+}
+
+/// The start-up check of `schedule` and `mcp serve`: a token, and the org reachable with it.
+pub async fn preflight(client: &ZohoClient) -> anyhow::Result<()> {
+    // A host that does not answer yet (a container starting beside this one) gets half a minute;
+    // a refusal is final at once.
+    for _ in 0..15 {
+        match client.ensure_token().await {
+            Err(ZohoError::Transport(_) | ZohoError::Timeout { .. }) => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            _ => break,
+        }
+    }
+    client.ensure_token().await.map_err(|e| {
+        let (detail, fix) = explain(&e);
+        anyhow::anyhow!("Zoho refused this connection, so deskhand will not start: {detail}; {fix}")
+    })?;
+    client
+        .request(
+            Method::GET,
+            "/departments",
+            &[("limit".to_owned(), "1".to_owned())],
+            None,
+        )
+        .await
+        .map_err(|e| {
+            let (detail, fix) = explain(&e);
+            anyhow::anyhow!(
+                "Zoho refused this connection's org, so deskhand will not start: {detail}; {fix}"
+            )
+        })?;
+    Ok(())
+}
