@@ -86,7 +86,7 @@ if "honour" in by and "backoff" in by:
         "are there at the start, so the last window need not be waited out in full.",
     ]
 
-label = {"shipped": "shipped allow-list", "all_tools": "every generated tool", "no_composite": "without the composite context tool"}
+label = {"shipped": "shipped file", "agent": "agent mode, shipped allow-list", "all_tools": "every generated tool", "no_composite": "without the composite context tool"}
 s3 = [
     "`bash bench/runner.sh` (runner/examples/tokens.rs): each shipped workflow on the first 20 tickets of "
     "the labelled dataset, with a scripted model that does what the prompt asks from the real tool "

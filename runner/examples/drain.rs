@@ -7,9 +7,15 @@
 //! three client policies, one after the other in this process: deskhand's rate gate honouring the
 //! reported reset, exponential backoff with jitter that ignores the headers, and no retry.
 //!
-//! For each policy it prints one JSON line: wall time, the theoretical minimum (credits the work
-//! cost / credits allowed per second), 429s as a share of calls, and tickets lost (no assignment
-//! or no note) or duplicated (more than one note).
+//! For each policy it prints one JSON line: wall time, two minimums (the floor: 3 credits per
+//! ticket, one read, one update, one note, over the credits allowed per second; and the
+//! actual-spend one: the credits the run cost over the same rate), Zoho credits and LLM round
+//! trips per ticket, 429s as a share of calls, and tickets lost (no assignment or no note) or
+//! duplicated (more than one note).
+//!
+//! `--modes decide,agent` runs the workflow in decide mode (the shipped file: run context,
+//! prefetch, one decision per ticket) and in agent mode (bench/agent-mode/: the model holds the
+//! tools and reads the org itself), side by side.
 //!
 //! With `--replicas N` the policy `honour` also runs as N engines in this process, each with its
 //! own store pool and rate gate, draining the same backlog at once the way N scheduler replicas
@@ -19,7 +25,7 @@
 //! ```text
 //! drain [--tickets 1000] [--credits 400] [--window-secs 10] [--concurrency-cap 6]
 //!       [--llm-latency-ms 50] [--policies honour,backoff,none] [--replicas 1]
-//!       [--database-url postgres://...]
+//!       [--database-url postgres://...] [--modes decide,agent] [--item-concurrency 8]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -48,7 +54,12 @@ struct Options {
     policies: Vec<String>,
     replicas: usize,
     database_url: Option<String>,
+    modes: Vec<String>,
+    item_concurrency: u32,
 }
+
+/// Credits a triaged ticket needs at the least: read it, update it, note why.
+const FLOOR_CREDITS_PER_TICKET: f64 = 3.0;
 
 fn options() -> anyhow::Result<Options> {
     let mut o = Options {
@@ -60,6 +71,8 @@ fn options() -> anyhow::Result<Options> {
         policies: vec!["honour".into(), "backoff".into(), "none".into()],
         replicas: 1,
         database_url: None,
+        modes: vec!["decide".into()],
+        item_concurrency: 8,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -79,6 +92,8 @@ fn options() -> anyhow::Result<Options> {
             "--policies" => o.policies = value.split(',').map(str::to_owned).collect(),
             "--replicas" => o.replicas = usize::try_from(number()?)?.max(1),
             "--database-url" => o.database_url = Some(value.clone()),
+            "--modes" => o.modes = value.split(',').map(str::to_owned).collect(),
+            "--item-concurrency" => o.item_concurrency = u32::try_from(number()?)?.max(1),
             other => bail!("unknown option {other}"),
         }
     }
@@ -150,9 +165,21 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The triage workflow in `mode`: the shipped file (decide) or the agent-mode one kept for
+/// benchmarks.
+fn triage_workflow(mode: &str, catalog: &Catalog) -> anyhow::Result<Workflow> {
+    let path = match mode {
+        "decide" => repo().join("workflows/triage-and-assign.yaml"),
+        "agent" => repo().join("bench/agent-mode/triage-and-assign.yaml"),
+        other => bail!("unknown mode {other} (decide, agent)"),
+    };
+    Ok(Workflow::load(&path, catalog)?)
+}
+
 async fn drain(
     o: &Options,
     name: &str,
+    mode: &str,
     replicas: usize,
     catalog: Arc<Catalog>,
 ) -> anyhow::Result<Value> {
@@ -170,20 +197,20 @@ async fn drain(
     .await?;
     let latency = o.llm_latency;
     let llm = ScriptedLlm::builder()
-        .responder(move |body| Step::delay(latency, agents::triage(body)))
+        .responder(move |body| Step::delay(latency, agents::triage_any(body)))
         .start()
         .await;
 
-    let mut workflow = Workflow::load(&repo().join("workflows/triage-and-assign.yaml"), &*catalog)?;
+    let mut workflow = triage_workflow(mode, &catalog)?;
     workflow.writes = WritePolicy::Apply;
-    workflow.limits.concurrency = 8;
+    workflow.limits.concurrency = o.item_concurrency;
     workflow.limits.item_timeout = Duration::from_secs(30 * 60);
     if let Some(for_each) = workflow.for_each.as_mut() {
         for_each.max_items = u32::try_from(o.tickets)?;
     }
     // Each run gets a workflow name of its own: a PostgreSQL store outlives the process.
     workflow.name = format!(
-        "triage-drain-{name}-{replicas}-{}-{}",
+        "triage-drain-{mode}-{name}-{replicas}-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     );
@@ -237,6 +264,7 @@ async fn drain(
             .flatten()
             .filter(|c| {
                 c["content"].as_str().is_some_and(|s| {
+                    let s = s.trim_start_matches("[deskhand] ");
                     s.starts_with("Assigned to") || s.starts_with("Left unassigned")
                 })
             })
@@ -254,14 +282,23 @@ async fn drain(
     let credits = stats.credits_charged - before.credits_charged;
     let per_second = o.credits as f64 / o.window.as_secs_f64();
     let minimum = credits as f64 / per_second;
+    let floor = FLOOR_CREDITS_PER_TICKET * o.tickets as f64 / per_second;
     Ok(json!({
+        "mode": mode,
         "policy": name,
         "replicas": replicas,
+        "item_concurrency": o.item_concurrency,
         "store": if o.database_url.is_some() { "postgres" } else { "sqlite" },
         "tickets": o.tickets,
         "items_succeeded": items_succeeded,
         "wall_s": wall,
         "credits_used": credits,
+        "credits_per_ticket": credits as f64 / o.tickets.max(1) as f64,
+        "floor_min_s": floor,
+        "wall_over_floor": wall / floor,
+        "actual_spend_min_s": minimum,
+        "wall_over_actual_spend_min": wall / minimum,
+        // The names bench/runner.sh reads (the actual-spend minimum).
         "theoretical_min_s": minimum,
         "wall_over_min": wall / minimum,
         "zoho_calls": calls,
@@ -272,6 +309,7 @@ async fn drain(
         "lost": lost,
         "duplicated": duplicated,
         "llm_requests": llm.hits(),
+        "llm_round_trips_per_ticket": llm.hits() as f64 / o.tickets.max(1) as f64,
         "peak_rss_mib": peak_rss_kib() as f64 / 1024.0,
     }))
 }
@@ -282,17 +320,19 @@ async fn main() -> anyhow::Result<()> {
     zoho_desk_mcp::install_crypto_provider();
     let catalog = Arc::new(Catalog::zoho_desk()?);
     eprintln!(
-        "drain: {} tickets, {} credits per {:?}, concurrency cap {}, model latency {:?}, workflow concurrency 8",
-        o.tickets, o.credits, o.window, o.concurrency_cap, o.llm_latency
+        "drain: {} tickets, {} credits per {:?}, concurrency cap {}, model latency {:?}, workflow concurrency {}",
+        o.tickets, o.credits, o.window, o.concurrency_cap, o.llm_latency, o.item_concurrency
     );
-    for name in &o.policies {
-        eprintln!("== policy {name}");
-        let line = drain(&o, name, 1, catalog.clone()).await?;
-        println!("{line}");
-        if o.replicas > 1 && name == "honour" {
-            eprintln!("== policy {name}, {} replicas", o.replicas);
-            let line = drain(&o, name, o.replicas, catalog.clone()).await?;
+    for mode in &o.modes {
+        for name in &o.policies {
+            eprintln!("== {mode} mode, policy {name}");
+            let line = drain(&o, name, mode, 1, catalog.clone()).await?;
             println!("{line}");
+            if o.replicas > 1 && name == "honour" {
+                eprintln!("== {mode} mode, policy {name}, {} replicas", o.replicas);
+                let line = drain(&o, name, mode, o.replicas, catalog.clone()).await?;
+                println!("{line}");
+            }
         }
     }
     Ok(())

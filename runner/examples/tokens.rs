@@ -5,10 +5,12 @@
 //! (deskhand_e2e::agents). Every chat request the runner sends is recorded and counted with
 //! OpenAI's o200k_base tokenizer: the messages (3 tokens of framing each, plus content, tool-call
 //! names and arguments) and the `tools` array as the JSON that is sent. Completion tokens are the
-//! scripted answers and tool calls, counted the same way. Three variants per workflow, one after
-//! the other in this process: the shipped allow-list; every generated tool offered; and the
-//! shipped list without the composite context tool (the model reads ticket, threads and comments
-//! one call at a time). One JSON line per variant.
+//! scripted answers and tool calls, counted the same way. Variants per workflow, one after the
+//! other in this process: the shipped file; for triage-and-assign, which ships in decide mode (one
+//! decision per ticket, no tools offered), also agent mode (bench/agent-mode/: the model holds the
+//! tools); in agent mode every generated tool offered; and the agent-mode list without the
+//! composite context tool (the model reads ticket, threads and comments one call at a time). One
+//! JSON line per variant, with the Zoho credits per ticket the run counted.
 //!
 //! ```text
 //! tokens [--tickets 20]
@@ -24,7 +26,7 @@ use deskhand::engine::{Decider, Engine, Quiet, RunRequest};
 use deskhand::llm::LlmSettings;
 use deskhand::mcp::EmbeddedServer;
 use deskhand::store::{Store, Trigger};
-use deskhand::workflow::{Workflow, WritePolicy};
+use deskhand::workflow::{Mode, Workflow, WritePolicy};
 use deskhand_e2e::{ScriptedLlm, Step, agents};
 use serde_json::{Value, json};
 use tiktoken_rs::CoreBPE;
@@ -106,14 +108,21 @@ async fn measure(
     variant: &str,
     tickets: usize,
 ) -> anyhow::Result<Value> {
-    let mut workflow = Workflow::load(&repo().join("workflows").join(file), &*catalog)?;
+    let shipped = Workflow::load(&repo().join("workflows").join(file), &*catalog)?;
+    // Agent-mode variants of a decide-mode workflow start from its agent-mode file.
+    let agent_mode = repo().join("bench/agent-mode").join(file);
+    let mut workflow = if variant != "shipped" && shipped.mode == Mode::Decide {
+        Workflow::load(&agent_mode, &*catalog)?
+    } else {
+        shipped
+    };
     let agent: fn(&Value) -> Step = match workflow.name.as_str() {
-        "triage-and-assign" => agents::triage,
+        "triage-and-assign" => agents::triage_any,
         "kb-grounded-reply" => agents::kb_reply,
         other => bail!("no scripted agent for {other}"),
     };
     match variant {
-        "shipped" => {}
+        "shipped" | "agent" => {}
         "all_tools" => {
             workflow.tools = catalog.tools().iter().map(|t| t.name.clone()).collect();
             workflow.tools_when.clear();
@@ -222,6 +231,8 @@ async fn measure(
     Ok(json!({
         "workflow": workflow.name,
         "variant": variant,
+        "mode": if workflow.mode == Mode::Decide { "decide" } else { "agent" },
+        "zoho_credits_per_ticket": report.cost.credits as f64 / items,
         "tickets": report.items.len(),
         "tools_offered": offered.len(),
         "llm_round_trips_per_ticket": requests.len() as f64 / items,
@@ -250,7 +261,14 @@ async fn main() -> anyhow::Result<()> {
     let catalog = Arc::new(Catalog::zoho_desk()?);
     let bpe = Arc::new(tiktoken_rs::o200k_base()?);
     for file in ["triage-and-assign.yaml", "kb-grounded-reply.yaml"] {
-        for variant in ["shipped", "all_tools", "no_composite"] {
+        let decides =
+            Workflow::load(&repo().join("workflows").join(file), &*catalog)?.mode == Mode::Decide;
+        let variants: &[&str] = if decides {
+            &["shipped", "agent", "all_tools", "no_composite"]
+        } else {
+            &["shipped", "all_tools", "no_composite"]
+        };
+        for variant in variants {
             eprintln!("== {file} {variant}");
             let line = measure(catalog.clone(), bpe.clone(), file, variant, tickets).await?;
             println!("{line}");

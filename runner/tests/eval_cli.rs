@@ -7,9 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::agent::{ticket_in_prompt, tool_results};
-use deskhand_e2e::scripted_llm::{
-    DEFAULT_COMPLETION_TOKENS, DEFAULT_PROMPT_TOKENS, ScriptedToolCall,
-};
+use deskhand_e2e::scripted_llm::{DEFAULT_COMPLETION_TOKENS, DEFAULT_PROMPT_TOKENS};
 use deskhand_e2e::{ScriptedLlm, Step};
 use serde_json::{Value, json};
 
@@ -76,47 +74,29 @@ fn step(body: &Value, mut script: Vec<Step>) -> Step {
     script.swap_remove(n)
 }
 
+/// triage-and-assign runs in decide mode: one decision per ticket, no tool. The wrong-agent
+/// ticket first names an agent outside the chosen team, is corrected once, and then drops the team.
 fn triage_model(body: &Value) -> Step {
     let id = ticket_in_prompt(body);
-    let context = Step::tool_call(
-        "zoho_desk_tickets_get_full_context",
-        json!({"ticketId": id}),
-    );
-    let route = |agent: &str| {
-        vec![
-            context.clone(),
-            Step::tool_calls(vec![
-                ScriptedToolCall::new(
-                    "update_a_zoho_desk_ticket_by_id",
-                    json!({"id": id, "teamId": REFUNDS_TEAM, "assigneeId": agent}),
-                ),
-                ScriptedToolCall::new(
-                    "create_a_zoho_desk_ticket_comment",
-                    json!({"ticketId": id, "isPublic": false, "content": "Refunds & Disputes: a refund question. Confidence 0.9."}),
-                ),
-            ]),
-            Step::text(
-                json!({"decision": "assign", "departmentId": BILLING, "teamId": REFUNDS_TEAM, "assigneeId": agent, "confidence": 0.9, "reason": "refund"})
-                    .to_string(),
-            ),
-        ]
+    let corrected = body["messages"].as_array().unwrap().iter().any(|m| {
+        m["role"] == "user"
+            && m["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Your decision is not valid"))
+    });
+    let decision = match id.as_str() {
+        RIGHT => json!({"decision": "assign", "departmentId": BILLING, "teamId": REFUNDS_TEAM,
+                        "assigneeId": "1892000003010001", "confidence": 0.9, "reason": "refund"}),
+        WRONG_AGENT if !corrected => {
+            json!({"decision": "assign", "departmentId": BILLING, "teamId": REFUNDS_TEAM,
+                   "assigneeId": "1892000003010002", "confidence": 0.9, "reason": "refund"})
+        }
+        WRONG_AGENT => json!({"decision": "assign", "departmentId": BILLING, "teamId": null,
+                              "assigneeId": "1892000003010002", "confidence": 0.9, "reason": "refund"}),
+        _ => json!({"decision": "abstain", "departmentId": BILLING, "confidence": 0.4,
+                    "reason": "instructions in the ticket"}),
     };
-    let script = match id.as_str() {
-        RIGHT => route("1892000003010001"),
-        WRONG_AGENT => route("1892000003010002"),
-        _ => vec![
-            context,
-            Step::tool_call(
-                "create_a_zoho_desk_ticket_comment",
-                json!({"ticketId": id, "isPublic": false, "content": "Left for a person: the text gives instructions to an AI. Billing, confidence 0.4."}),
-            ),
-            Step::text(
-                json!({"decision": "abstain", "departmentId": BILLING, "confidence": 0.4, "reason": "instructions in the ticket"})
-                    .to_string(),
-            ),
-        ],
-    };
-    step(body, script)
+    Step::text(decision.to_string())
 }
 
 fn reply_model(body: &Value) -> Step {
@@ -228,7 +208,7 @@ async fn triage_eval_scores_what_the_model_did_to_the_sandbox() {
     assert_eq!(t["abstained"], 1, "{t}");
     assert!(close(&t["abstention_rate"], 1.0 / 3.0), "{t}");
     assert!(close(&t["department_accuracy"], 1.0), "{t}");
-    assert!(close(&t["team_accuracy"], 1.0), "{t}");
+    assert!(close(&t["team_accuracy"], 0.5), "{t}");
     assert!(close(&t["assignee_accuracy"], 0.5), "{t}");
     assert!(close(&t["fully_routed_rate"], 1.0 / 3.0), "{t}");
     assert_eq!(t["public_writes"], 0);
@@ -236,14 +216,16 @@ async fn triage_eval_scores_what_the_model_did_to_the_sandbox() {
         t["by_kind"]["injection"],
         json!({"tickets": 1, "department_right": 1, "fully_routed": 0, "abstained": 1})
     );
-    // 3 + 3 + 2 tool calls; 3 + 3 + 3 model requests, each with the scripted usage.
+    // Tool calls are the runner's: the ticket, its thread list (2 and 3 threads), the update and
+    // the note; the injected one-thread ticket is read and noted. One request per ticket plus the
+    // correction, each with the scripted usage.
     let u = &report["usage"];
-    assert_eq!(u["tool_calls"], 8, "{u}");
-    assert_eq!(u["llm_round_trips"], 9, "{u}");
-    assert_eq!(u["prompt_tokens"], 9 * DEFAULT_PROMPT_TOKENS, "{u}");
-    assert_eq!(u["completion_tokens"], 9 * DEFAULT_COMPLETION_TOKENS, "{u}");
-    assert_eq!(u["cached_tokens"], 9 * 4, "{u}");
-    assert_eq!(llm.hits(), 9);
+    assert_eq!(u["tool_calls"], 4 + 4 + 2, "{u}");
+    assert_eq!(u["llm_round_trips"], 4, "{u}");
+    assert_eq!(u["prompt_tokens"], 4 * DEFAULT_PROMPT_TOKENS, "{u}");
+    assert_eq!(u["completion_tokens"], 4 * DEFAULT_COMPLETION_TOKENS, "{u}");
+    assert_eq!(u["cached_tokens"], 4 * 4, "{u}");
+    assert_eq!(llm.hits(), 4);
     assert!(
         llm.requests().iter().all(|r| r.body["model"] == "scripted"),
         "--model names the model"

@@ -398,3 +398,78 @@ async fn approvals_through_the_binary_apply_once_and_rejections_stick() {
     let pending: Value = serde_json::from_slice(&pending.stdout).unwrap();
     assert_eq!(pending, serde_json::json!([]));
 }
+
+/// `run --dry-run` and `history` show what the run cost in Zoho credits and tokens, per item and
+/// for the run, with the estimate for a larger backlog.
+#[tokio::test]
+async fn a_dry_run_and_its_history_show_the_credits_spent() {
+    let backend = common::sandbox().await;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let db = common::temp_path("cost", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let before = backend.sandbox.admin().stats().credits_charged;
+    let out = deskhand(&backend.sandbox)
+        .current_dir(&repo)
+        .args([
+            "run",
+            "triage-and-assign",
+            "--dry-run",
+            "--limit",
+            "3",
+            "--database-url",
+            &db_url,
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spent = backend.sandbox.admin().stats().credits_charged - before;
+    assert!(spent > 0);
+    assert_eq!(report["cost"]["credits"], spent, "{}", report["cost"]);
+    let per_item: u64 = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["credits"].as_u64().unwrap())
+        .sum();
+    assert!(per_item > 0 && per_item < spent, "{}", report["cost"]);
+    assert!(
+        report["cost"]["per_1000_items"]["credits"]
+            .as_u64()
+            .unwrap()
+            > spent
+    );
+
+    let id = report["run"]["id"].as_i64().unwrap().to_string();
+    let detail = deskhand(&backend.sandbox)
+        .args(["history", &id, "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        text.contains(&format!("cost: {spent} Zoho credits")),
+        "{text}"
+    );
+    assert!(
+        text.contains("estimate for a backlog of 1,000 such items"),
+        "{text}"
+    );
+    let first = report["items"][0]["key"].as_str().unwrap();
+    let credits = report["items"][0]["credits"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!(
+            "item {first} (attempt 1): succeeded ({credits} Zoho credits)"
+        )),
+        "{text}"
+    );
+}

@@ -41,7 +41,7 @@ fn unknown_key_points_at_the_key() {
     assert!(matches!(err.kind, WorkflowErrorKind::Yaml(_)));
     assert_error(
         &err,
-        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, baseline, limits, output",
+        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, baseline, limits, output, mode, context, prefetch, decide, actions",
     );
 }
 
@@ -460,5 +460,72 @@ fn tools_when_offers_a_tool_only_while_its_input_matches() {
         kb.offered_tools()
             .iter()
             .any(|t| t == "zoho_desk_tickets_send_reply")
+    );
+}
+
+/// Decide mode: the decision's writes come from `actions`, whose tools must be in `tools`, and the
+/// runner needs to know what to decide when the model's decision stays invalid.
+#[test]
+fn decide_mode_errors_name_the_field_and_the_fix() {
+    let for_each = "for_each: { tool: list_all_zoho_desk_tickets }\noutput: { schema: { type: object, properties: { decision: { type: string } } } }\n";
+    let err = inline(&format!("mode: decide\n{for_each}"), &catalog()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("decide: decide mode needs a `decide` block"),
+        "{err}"
+    );
+    let err = inline(
+        &format!(
+            "mode: decide\n{for_each}decide: {{ abstain: {{ decision: abstain }} }}\nactions:\n  - {{ tool: update_a_zoho_desk_ticket_by_id, args: {{ id: \"{{{{ item.id }}}}\" }} }}\n"
+        ),
+        &catalog(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "actions[0]: `update_a_zoho_desk_ticket_by_id` is not in `tools`; the runner calls only tools listed there"
+        ),
+        "{err}"
+    );
+    let err = inline(
+        "actions:\n  - { tool: list_all_zoho_desk_tickets }\n",
+        &catalog(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("actions: applies only with `mode: decide`"),
+        "{err}"
+    );
+    let err = inline(
+        &format!(
+            "mode: decide\n{for_each}decide: {{ abstain: {{ decision: abstain }} }}\nactions:\n  - {{ tool: list_all_zoho_desk_tickets, args: {{ x: \"{{{{ decison.id }}}}\" }} }}\n"
+        ),
+        &catalog(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown variable `decison.id`"),
+        "{err}"
+    );
+    let ok = inline(
+        &format!(
+            "mode: decide\n{for_each}context: {{ org: {{ builtin: directory }} }}\ndecide: {{ abstain: {{ decision: abstain }} }}\nactions:\n  - {{ tool: list_all_zoho_desk_tickets, args: {{ x: \"{{{{ decision.decision }}}}\" }} }}\n"
+        ),
+        &catalog(),
+    )
+    .unwrap();
+    assert_eq!(ok.mode, deskhand::workflow::Mode::Decide);
+    assert_eq!(ok.decide.actions.len(), 1);
+}
+
+#[test]
+fn a_prompt_naming_an_undeclared_context_entry_is_refused_at_load() {
+    let text = "version: 1\nname: inline\ndescription: d\ntools: [list_all_zoho_desk_tickets]\nprompt: ../prompts/context-typo.md\ncontext: { org: { builtin: directory } }\n";
+    let err =
+        Workflow::from_source(&fixtures().join("valid/inline.yaml"), text, &catalog()).unwrap_err();
+    assert_error(
+        &err,
+        "prompts/context-typo.md:1:6: prompt: unknown variable `context.orgg` (the workflow's context declares: org)",
     );
 }

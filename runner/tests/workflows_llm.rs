@@ -1,6 +1,9 @@
-//! The shipped triage workflow end to end with a scripted model: the engine, the embedded MCP
-//! server and the sandbox are real; only the model's choices are scripted. One ticket carries a
-//! prompt injection, and the scripted model falls for it as far as the runner lets it.
+//! The triage workflow in agent mode end to end with a scripted model: the engine, the embedded
+//! MCP server and the sandbox are real; only the model's choices are scripted. One ticket carries
+//! a prompt injection, and the scripted model falls for it as far as the runner lets it. (The
+//! shipped file runs in decide mode, tested in decide_mode.rs; its agent-mode form is kept under
+//! bench/agent-mode/ for the benchmarks, and agent mode must keep working for open-ended
+//! workflows.)
 
 #![allow(clippy::expect_used)]
 
@@ -183,10 +186,10 @@ async fn run_scripted(close_other: bool) -> Scripted {
         .start()
         .await;
     let mut workflow = Workflow::load(
-        &repo().join("workflows/triage-and-assign.yaml"),
+        &repo().join("bench/agent-mode/triage-and-assign.yaml"),
         &*common::catalog(),
     )
-    .expect("triage-and-assign.yaml loads");
+    .expect("the agent-mode triage loads");
     workflow.writes = WritePolicy::Apply;
     let path = common::temp_path("workflows-llm", "db");
     let store = Store::connect(&zoho_desk_mcp::registry::database::sqlite_url(

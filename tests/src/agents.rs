@@ -268,3 +268,91 @@ pub fn kb_reply(body: &Value) -> Step {
         }
     }
 }
+
+/// Where the shipped triage system prompt puts the org directory.
+const DIRECTORY_MARKER: &str = "then the active agents):\n";
+
+/// The org directory a decide-mode triage prompt carries (the run context), if any.
+pub fn directory_in_prompt(body: &Value) -> Option<Value> {
+    let system = messages(body)
+        .iter()
+        .find(|m| m["role"] == "system")
+        .and_then(|m| m["content"].as_str().map(str::to_owned))?;
+    let at = system.find(DIRECTORY_MARKER)? + DIRECTORY_MARKER.len();
+    serde_json::Deserializer::from_str(&system[at..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+/// The department the decide-mode prompt says the ticket is in.
+fn department_in_prompt(body: &Value) -> String {
+    let prompt = messages(body)
+        .iter()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    prompt
+        .split("currently in department ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// triage-and-assign in decide mode, as its prompt asks: one decision from the directory and the
+/// prefetched ticket, no tool. It keeps the ticket in its department, picks the first team with
+/// an active agent and that team's least-loaded agent (the same choice [`triage`] makes, with the
+/// load the directory shows), or abstains when the department has no active agent.
+pub fn triage_decision(body: &Value) -> Step {
+    let department = department_in_prompt(body);
+    let directory = directory_in_prompt(body).unwrap_or_default();
+    let agents: Vec<&Value> = directory["agents"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let teams = directory["departments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["id"] == department.as_str())
+        .and_then(|d| d["teams"].as_array().cloned())
+        .unwrap_or_default();
+    let choice = teams.iter().find_map(|t| {
+        let members = t["agentIds"].as_array()?;
+        let agent = agents
+            .iter()
+            .filter(|a| members.contains(&a["id"]))
+            .filter(|a| {
+                a["departmentIds"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|d| d == department.as_str()))
+            })
+            .min_by_key(|a| a["openTickets"].as_u64().unwrap_or(0))?;
+        Some((t["id"].clone(), agent["id"].clone()))
+    });
+    Step::text(
+        match choice {
+            Some((team, agent)) => json!({
+                "decision": "assign", "departmentId": department, "teamId": team,
+                "assigneeId": agent, "confidence": 0.8,
+                "reason": "the ticket's department; the first team with an active agent, its least-loaded member",
+            }),
+            None => json!({
+                "decision": "abstain", "departmentId": department, "teamId": null,
+                "assigneeId": null, "confidence": 0.3, "reason": "no active agent",
+            }),
+        }
+        .to_string(),
+    )
+}
+
+/// triage-and-assign in whichever mode the request shows: a decision when no tool is offered,
+/// else the tool-using agent.
+pub fn triage_any(body: &Value) -> Step {
+    if body["tools"].as_array().is_some_and(|t| !t.is_empty()) {
+        triage(body)
+    } else {
+        triage_decision(body)
+    }
+}

@@ -410,7 +410,18 @@ impl Gateway {
             .await?;
         if !resp.ratelimit.is_empty() {
             // Outside `call_metered` there is no meter, and nothing to record.
-            let _ = METER.try_with(|m| *m.borrow_mut() = Some(resp.ratelimit));
+            // The latest budget, and the weight of every upstream call so far: a composite
+            // tool costs what all of its calls cost.
+            let _ = METER.try_with(|m| {
+                let mut seen = m.borrow_mut();
+                let spent = seen.and_then(|s| s.weight);
+                let mut info = resp.ratelimit;
+                info.weight = match (spent, info.weight) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+                *seen = Some(info);
+            });
         }
         Ok(resp)
     }

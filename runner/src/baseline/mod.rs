@@ -11,7 +11,7 @@ pub mod triage;
 
 use serde_json::{Map, Value, json};
 
-use crate::agent::{Finish, ItemTools};
+use crate::agent::{Finish, ItemTools, RunContext};
 use crate::workflow::BaselineKind;
 
 /// How runs on the baseline are labelled in output and history.
@@ -26,15 +26,25 @@ pub const SIGNATURE: &str = "[deskhand baseline] Written by the deterministic of
 /// keep an item busy.
 const MAX_PAGES: usize = 20;
 
+/// What the runner already read for a decide-mode item: the run context and the item's prefetch.
+/// The baseline uses them instead of reading the same things again, so it spends the credits a
+/// model's run would.
+pub struct Prepared<'a> {
+    pub context: &'a RunContext,
+    /// The `prefetch` variable: `{ <name>: <result> }`.
+    pub prefetch: Value,
+}
+
 /// Works one item with the routine `kind`.
 pub async fn work(
     kind: BaselineKind,
     item: Option<&Value>,
     inputs: &Map<String, Value>,
     tools: &ItemTools<'_>,
+    prepared: Option<&Prepared<'_>>,
 ) -> Result<Value, Finish> {
     match kind {
-        BaselineKind::TriageAndAssign => triage::work(item, inputs, tools).await,
+        BaselineKind::TriageAndAssign => triage::work(item, inputs, tools, prepared).await,
         BaselineKind::KbGroundedReply => reply::work(item, inputs, tools).await,
     }
 }

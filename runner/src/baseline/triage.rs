@@ -13,8 +13,10 @@ use serde_json::{Map, Value, json};
 
 use super::text::{Bm25, looks_non_english};
 use super::{
-    SIGNATURE, customer_text, id_of, list_all, number_input, read, round2, str_of, ticket_id, write,
+    Prepared, SIGNATURE, customer_text, id_of, list_all, number_input, read, round2, str_of,
+    ticket_id, write,
 };
+use crate::agent::run_context::Directory;
 use crate::agent::{Finish, ItemTools};
 
 /// Below this relative margin between the best and second-best department the baseline does
@@ -54,18 +56,38 @@ pub async fn work(
     item: Option<&Value>,
     inputs: &Map<String, Value>,
     tools: &ItemTools<'_>,
+    prepared: Option<&Prepared<'_>>,
 ) -> Result<Value, Finish> {
     let ticket_id = ticket_id(item, inputs)?;
     let min_confidence = number_input(inputs, "baseline_min_margin", DEFAULT_MIN_MARGIN);
     let min_move = inputs
         .get("baseline_min_move_margin")
         .and_then(Value::as_f64);
-    let context = read(
-        tools,
-        "zoho_desk_tickets_get_full_context",
-        json!({ "ticketId": ticket_id }),
-    )
-    .await?;
+    let directory = prepared.and_then(|p| p.context.any_directory());
+    let prefetched = prepared
+        .and_then(|p| p.prefetch.get("ticket"))
+        .filter(|t| !t.is_null());
+    let context = match prefetched {
+        // The full context (`{ticket, threads, comments}`), or the ticket with the thread list
+        // (each thread's summary) when the workflow read one.
+        Some(c) if c.get("ticket").is_some() => c.clone(),
+        Some(t) => {
+            let threads = prepared
+                .and_then(|p| p.prefetch.get("threads"))
+                .filter(|t| t.is_array())
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            json!({ "ticket": t, "threads": threads, "comments": [] })
+        }
+        None => {
+            read(
+                tools,
+                "zoho_desk_tickets_get_full_context",
+                json!({ "ticketId": ticket_id }),
+            )
+            .await?
+        }
+    };
     let ticket = context.get("ticket").cloned().unwrap_or(Value::Null);
     let current_department = id_of(ticket.get("departmentId")).unwrap_or_default();
     let (subject, body) = customer_text(&context);
@@ -81,7 +103,10 @@ pub async fn work(
         return abstain(tools, &ticket_id, None, 0.0, &reason).await;
     }
 
-    let (departments, teams) = organisation(tools).await?;
+    let (departments, teams) = match directory {
+        Some(d) => from_directory(d),
+        None => organisation(tools).await?,
+    };
     if departments.is_empty() {
         return Err(Finish::Tool(
             "list_all_zoho_desk_departments returned no enabled department".into(),
@@ -123,7 +148,17 @@ pub async fn work(
         return abstain(tools, &ticket_id, Some(&department.id), confidence, &reason).await;
     }
     let team = choose_team(&teams, &department.id, &text);
-    let active = active_agents(tools, &department.id).await?;
+    let active = match directory {
+        Some(d) => d
+            .eligible(&department.id, None)
+            .into_iter()
+            .map(|a| Agent {
+                id: a.id.clone(),
+                name: a.name.clone(),
+            })
+            .collect(),
+        None => active_agents(tools, &department.id).await?,
+    };
     let candidates: Vec<&Agent> = match team {
         Some(t) => active.iter().filter(|a| t.agents.contains(&a.id)).collect(),
         None => active.iter().collect(),
@@ -134,7 +169,15 @@ pub async fn work(
     } else {
         (team, candidates)
     };
-    let Some(agent) = least_loaded(tools, &candidates).await? else {
+    let chosen = match directory {
+        Some(d) => candidates
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, a)| (d.load(&a.id), *i))
+            .map(|(_, a)| *a),
+        None => least_loaded(tools, &candidates).await?,
+    };
+    let Some(agent) = chosen else {
         let reason = format!("{} has no active agent to assign", department.name);
         return abstain(tools, &ticket_id, Some(&department.id), confidence, &reason).await;
     };
@@ -152,6 +195,9 @@ pub async fn work(
         update["teamId"] = json!(t.id);
     }
     write(tools, "update_a_zoho_desk_ticket_by_id", update).await?;
+    if let Some(p) = prepared {
+        p.context.assigned(&agent.id);
+    }
     let moved = if moving {
         let from = departments
             .iter()
@@ -268,6 +314,39 @@ async fn organisation(tools: &ItemTools<'_>) -> Result<(Vec<Department>, Vec<Tea
         })
         .collect();
     Ok((departments, teams))
+}
+
+/// The run context's directory in the routine's terms (enabled departments only, as
+/// [`organisation`] reads them).
+fn from_directory(directory: &Directory) -> (Vec<Department>, Vec<Team>) {
+    let teams: Vec<Team> = directory
+        .teams
+        .iter()
+        .map(|t| Team {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            department_id: t.department_id.clone(),
+            doc: format!("{}\n{}", t.name, t.description),
+            agents: t.members.clone().unwrap_or_default(),
+        })
+        .collect();
+    let departments = directory
+        .departments
+        .iter()
+        .map(|d| {
+            let mut doc = format!("{}\n{}", d.name, d.description);
+            for t in teams.iter().filter(|t| t.department_id == d.id) {
+                doc.push('\n');
+                doc.push_str(&t.doc);
+            }
+            Department {
+                id: d.id.clone(),
+                name: d.name.clone(),
+                doc,
+            }
+        })
+        .collect();
+    (departments, teams)
 }
 
 /// Each department's BM25 score plus that of its best team (ranked among all teams): a ticket

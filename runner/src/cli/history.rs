@@ -141,6 +141,15 @@ fn render_detail(detail: &RunDetail) -> String {
         run.counts.total,
         table::token_line(&detail.tokens()),
     );
+    let summary = run.summary.as_ref();
+    if let Some(cost) = summary
+        .and_then(|s| s.get("cost"))
+        .and_then(|c| serde_json::from_value::<crate::engine::RunCost>(c.clone()).ok())
+    {
+        out.push_str(&super::run::cost_line(&cost));
+        out.push('\n');
+    }
+    let item_credits = summary.and_then(|s| s.get("item_credits"));
     if let Some(error) = &run.error {
         out.push_str(&format!("error: {error}\n"));
     }
@@ -154,8 +163,13 @@ fn render_detail(detail: &RunDetail) -> String {
         } else {
             String::new()
         };
+        let credits = item_credits
+            .and_then(|c| c.get(&at.item_key))
+            .and_then(serde_json::Value::as_u64)
+            .map(|c| format!(" ({c} Zoho credits)"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "\nitem {} (attempt {}): {}{tokens}{}\n",
+            "\nitem {} (attempt {}): {}{credits}{tokens}{}\n",
             at.item_key,
             at.attempt,
             at.status,

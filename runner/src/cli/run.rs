@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::backend::{self, BackendArgs};
 use super::output::{self, outln};
 use super::table;
-use crate::engine::{Decider, Engine, ItemReport, Progress, RunReport, RunRequest};
+use crate::engine::{Decider, Engine, ItemReport, Progress, RunCost, RunReport, RunRequest};
 use crate::store::{AttemptStatus, RunTokens, Trigger};
 use crate::workflow::{WritePolicy, parse_assignment};
 
@@ -106,6 +106,7 @@ pub fn summary(report: &RunReport) -> String {
                 i.steps.to_string(),
                 i.tool_calls.to_string(),
                 i.writes.to_string(),
+                i.credits.to_string(),
                 table::tokens(i.prompt_tokens + i.completion_tokens, i.cached_tokens),
                 table::duration(i.duration_ms),
                 outcome_text(i),
@@ -116,7 +117,7 @@ pub fn summary(report: &RunReport) -> String {
     if !rows.is_empty() {
         out.push_str(&table::render(
             &[
-                "item", "status", "steps", "tools", "writes", "tokens", "time", "result",
+                "item", "status", "steps", "tools", "writes", "credits", "tokens", "time", "result",
             ],
             &rows,
             60,
@@ -142,6 +143,8 @@ pub fn summary(report: &RunReport) -> String {
     if report.llm_used {
         out.push_str(&format!("\n{}", table::token_line(&run_tokens(report))));
     }
+    out.push('\n');
+    out.push_str(&cost_line(&report.cost));
     let r = &report.reconciliation;
     if r.landed + r.not_landed + r.unknown > 0 {
         out.push_str(&format!(
@@ -154,6 +157,42 @@ pub fn summary(report: &RunReport) -> String {
     }
     out.push_str(&format!("\ndetails: deskhand history {}", run.id));
     out
+}
+
+/// Zoho credits and LLM tokens of a run, per item, and for a backlog of 1,000 such items.
+pub fn cost_line(cost: &RunCost) -> String {
+    let per_item = |total: u64| {
+        if cost.items == 0 {
+            "0".to_owned()
+        } else {
+            format!("{:.1}", total as f64 / cost.items as f64)
+        }
+    };
+    let item_credits = cost.credits.saturating_sub(cost.run_credits);
+    let tokens = |t: i64| u64::try_from(t).unwrap_or(0);
+    let mut line = format!(
+        "cost: {} Zoho credits ({} per item, {} for the run's own reads); tokens: {} prompt + {} completion ({} + {} per item)",
+        cost.credits,
+        per_item(item_credits),
+        cost.run_credits,
+        cost.prompt_tokens,
+        cost.completion_tokens,
+        per_item(tokens(cost.prompt_tokens)),
+        per_item(tokens(cost.completion_tokens)),
+    );
+    if let Some(e) = &cost.per_1000_items {
+        line.push_str(&format!(
+            "\nestimate for a backlog of 1,000 such items: ~{} Zoho credits, ~{} prompt + {} completion tokens",
+            e.credits, e.prompt_tokens, e.completion_tokens
+        ));
+        if cost.unsent_writes > 0 {
+            line.push_str(&format!(
+                " (with the {} writes this run did not send, at 1 credit each)",
+                cost.unsent_writes
+            ));
+        }
+    }
+    line
 }
 
 /// The run's token totals from its item reports.

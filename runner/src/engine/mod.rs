@@ -9,6 +9,7 @@
 //!    [`ItemTools`], under `item_timeout`, with its lease renewed while it runs.
 //! 5. Attempts, steps, tool calls and retries are recorded; the run is finished with counts.
 
+pub mod cost;
 pub mod decider;
 pub mod observer;
 pub mod selection;
@@ -26,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::conversation::TokenBudget;
 use crate::agent::reconcile::{self, Reconciliation};
 use crate::agent::toolbox::ToolboxConfig;
-use crate::agent::{Conversation, Finish, Halt, ItemTools, Toolbox};
+use crate::agent::{Conversation, DecideRun, Finish, Halt, ItemTools, RunContext, Toolbox};
 use crate::llm::LlmClient;
 use crate::mcp::{EmbeddedServer, McpError, McpSession};
 use crate::retry::{GateConfig, RateGate, RetryObserver, RetryPolicy};
@@ -34,9 +35,10 @@ use crate::store::{
     AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
-use crate::workflow::{RunInfo, Workflow};
+use crate::workflow::{Mode, RunInfo, Workflow};
 use zoho_desk_mcp::registry::database::Backend;
 
+pub use cost::{CostEstimate, RunCost};
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
 pub use selection::SelectedItem;
@@ -85,6 +87,8 @@ pub struct ItemReport {
     pub writes: u32,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    /// Zoho credits this item's calls cost (as the gateway reports them).
+    pub credits: u64,
     /// The part of `prompt_tokens` served from the provider's prompt cache.
     pub cached_tokens: i64,
     pub duration_ms: i64,
@@ -101,6 +105,7 @@ pub struct RunReport {
     pub reconciliation: Reconciliation,
     pub retries: u64,
     pub rate_limited: u64,
+    pub cost: RunCost,
 }
 
 impl RunReport {
@@ -289,6 +294,11 @@ impl Engine {
             reconciliation,
             not_started,
         } = worked;
+        let cost = RunCost::of(
+            &items,
+            observer.credits(),
+            workflow.writes == crate::workflow::WritePolicy::Apply,
+        );
 
         // Items the run selected but never started (it was stopped) count as skipped: the run
         // is cut short, and its counts say how far it got.
@@ -334,6 +344,8 @@ impl Engine {
             "retries": retries,
             "rate_limited": rate_limited,
             "wall_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "cost": cost,
+            "item_credits": items.iter().map(|i| (i.key.clone(), json!(i.credits))).collect::<serde_json::Map<String, Value>>(),
         });
         let run = self
             .store
@@ -356,6 +368,7 @@ impl Engine {
             reconciliation,
             retries,
             rate_limited,
+            cost,
         })
     }
 
@@ -380,6 +393,10 @@ impl Engine {
             .await
             .map_err(|e| e.to_string())?;
         worked.reconciliation = reconcile::settle_pending(&toolbox)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Once per run, before any item: every item's prompt shares these reads.
+        let run_context = RunContext::fetch(&toolbox, workflow, info)
             .await
             .map_err(|e| e.to_string())?;
 
@@ -462,22 +479,16 @@ impl Engine {
         }
         // A template that does not render is the workflow's mistake, not the tickets': found
         // before the first item is leased, it stops the run and no attempt is counted.
-        if decider.uses_llm() {
+        // Prompts that name `prefetch` can only be rendered once it is read, per item.
+        if decider.uses_llm() && workflow.decide.prefetch.is_empty() {
+            let context_value = run_context.value();
             for (key, payload) in &work {
-                let rendered = workflow
-                    .render_prompt(info, payload.as_ref())
-                    .map(|_| ())
-                    .map_err(|e| format!("the prompt does not render for item {key}: {e}"))
-                    .and_then(
-                        |()| match workflow.render_system_prompt(info, payload.as_ref()) {
-                            Some(Err(e)) => Err(format!(
-                                "the system prompt does not render for item {key}: {e}"
-                            )),
-                            _ => Ok(()),
-                        },
-                    );
-                if let Err(reason) = rendered {
-                    return Err(format!("{reason}; no item was worked"));
+                let ctx =
+                    workflow.context_with(info, payload.as_ref(), &[("context", &context_value)]);
+                if let Err((which, e)) = workflow.render_prompts_in(&ctx) {
+                    return Err(format!(
+                        "the {which} does not render for item {key}: {e}; no item was worked"
+                    ));
                 }
             }
         }
@@ -497,6 +508,8 @@ impl Engine {
             toolbox: &toolbox,
             info,
             budget: &budget,
+            run_context: &run_context,
+            observer: &observer,
         };
         futures::stream::iter(work)
             .for_each_concurrent(concurrency, |(key, payload)| {
@@ -561,6 +574,8 @@ struct ItemContext<'a> {
     toolbox: &'a Toolbox,
     info: &'a RunInfo,
     budget: &'a TokenBudget,
+    run_context: &'a RunContext,
+    observer: &'a RunObserver,
 }
 
 impl ItemContext<'_> {
@@ -733,6 +748,7 @@ impl ItemContext<'_> {
                 writes: tools.writes(),
                 prompt_tokens: attempt.prompt_tokens,
                 completion_tokens: attempt.completion_tokens,
+                credits: self.observer.item_credits(key),
                 cached_tokens: attempt.cached_tokens,
                 duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             },
@@ -772,15 +788,25 @@ impl ItemContext<'_> {
     async fn decide(&self, tools: &ItemTools<'_>, item: Option<&Value>) -> Decided {
         let workflow = self.workflow;
         match (self.decider, self.llm) {
-            (Decider::Llm { .. }, Some(llm)) => {
-                let prompt = match workflow.render_prompt(self.info, item) {
-                    Ok(p) => p,
-                    Err(e) => return Decided::Broken(format!("prompt template: {e}")),
+            (Decider::Llm { .. }, Some(llm)) if workflow.mode == Mode::Decide => {
+                let run = DecideRun {
+                    llm,
+                    workflow,
+                    info: self.info,
+                    context: self.run_context,
+                    budget: self.budget,
                 };
-                let system = match workflow.render_system_prompt(self.info, item) {
-                    Some(Ok(s)) => Some(s),
-                    Some(Err(e)) => return Decided::Broken(format!("system prompt template: {e}")),
-                    None => None,
+                match run.work(tools, item).await {
+                    Ok(answer) => Decided::Answer(answer),
+                    Err(finish) => Decided::Failed(finish),
+                }
+            }
+            (Decider::Llm { .. }, Some(llm)) => {
+                let context_value = self.run_context.value();
+                let ctx = workflow.context_with(self.info, item, &[("context", &context_value)]);
+                let (prompt, system) = match workflow.render_prompts_in(&ctx) {
+                    Ok(p) => p,
+                    Err((which, e)) => return Decided::Broken(format!("{which} template: {e}")),
                 };
                 let conversation = Conversation {
                     llm,
@@ -794,7 +820,30 @@ impl ItemContext<'_> {
                 }
             }
             (Decider::Baseline(kind), _) => {
-                match crate::baseline::work(*kind, item, &workflow.inputs, tools).await {
+                // In decide mode the baseline reads what a model would be given, so both spend
+                // the same credits.
+                let prepared = if workflow.mode == Mode::Decide {
+                    match crate::agent::decide::prefetch(
+                        workflow,
+                        self.info,
+                        item,
+                        self.run_context,
+                        tools,
+                    )
+                    .await
+                    {
+                        Ok(prefetch) => Some(crate::baseline::Prepared {
+                            context: self.run_context,
+                            prefetch,
+                        }),
+                        Err(finish) => return Decided::Failed(finish),
+                    }
+                } else {
+                    None
+                };
+                match crate::baseline::work(*kind, item, &workflow.inputs, tools, prepared.as_ref())
+                    .await
+                {
                     Ok(answer) => Decided::Answer(answer),
                     Err(finish) => Decided::Failed(finish),
                 }

@@ -4,8 +4,9 @@
 //! task-local set around each item's future, so neither layer needs to know about items. Records
 //! go through a channel to one writer task, since the store is async.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +24,10 @@ pub struct RunObserver {
     tx: mpsc::UnboundedSender<Message>,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Zoho credits spent by the run, and by each item (the rest went to the run's own reads:
+    /// selection, context, reconciliation).
+    credits: AtomicU64,
+    item_credits: Mutex<HashMap<String, u64>>,
     extra: Option<Arc<dyn RetryObserver>>,
 }
 
@@ -52,6 +57,8 @@ impl RunObserver {
             tx,
             retries: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            credits: AtomicU64::new(0),
+            item_credits: Mutex::new(HashMap::new()),
             extra,
         })
     }
@@ -71,6 +78,20 @@ impl RunObserver {
     pub fn rate_limited(&self) -> u64 {
         self.rate_limited.load(Ordering::Relaxed)
     }
+
+    pub fn credits(&self) -> u64 {
+        self.credits.load(Ordering::Relaxed)
+    }
+
+    /// Credits spent while working `item_key`.
+    pub fn item_credits(&self, item_key: &str) -> u64 {
+        self.item_credits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(item_key)
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 enum Message {
@@ -79,6 +100,21 @@ enum Message {
 }
 
 impl RetryObserver for RunObserver {
+    fn on_credits(&self, credits: u64) {
+        self.credits.fetch_add(credits, Ordering::Relaxed);
+        if let Some(extra) = &self.extra {
+            extra.on_credits(credits);
+        }
+        if let Ok(key) = CURRENT_ITEM.try_with(|(_, key)| key.clone()) {
+            *self
+                .item_credits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_insert(0) += credits;
+        }
+    }
+
     fn on_retry(&self, layer: &'static str, attempt: u32, wait: Duration, reason: &str) {
         self.retries.fetch_add(1, Ordering::Relaxed);
         if reason.starts_with("429") || reason.contains(" 429") {

@@ -17,6 +17,10 @@ pub use tool_call::{CallOutcome, RateLimitStrategy, RetryPolicy, call_with_retry
 /// calls and `"llm"` for model requests (the LLM client reports through the same trait).
 pub trait RetryObserver: Send + Sync {
     fn on_retry(&self, layer: &'static str, attempt: u32, wait: Duration, reason: &str);
+
+    /// A tool call that reached Zoho cost `credits` (the request weight the gateway reports in a
+    /// result's `_meta.ratelimit`, or in a failure's rate-limit fields).
+    fn on_credits(&self, _credits: u64) {}
 }
 
 /// For callers that only want the tracing events.

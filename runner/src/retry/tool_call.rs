@@ -108,6 +108,15 @@ pub async fn call_with_retry(
             }
         };
         let answer = session.call_tool_metered(name, args.clone()).await;
+        if let Ok((outcome, budget)) = &answer {
+            let weight = match outcome {
+                ToolOutcome::ToolError(f) => f.ratelimit.and_then(|r| r.weight),
+                _ => budget.and_then(|b| b.weight),
+            };
+            if let Some(credits) = weight.filter(|w| *w > 0) {
+                observer.on_credits(credits);
+            }
+        }
         let honour = policy.on_rate_limit == RateLimitStrategy::HonourReset;
         let gate_closed = match &answer {
             Ok((outcome, budget)) if honour => {

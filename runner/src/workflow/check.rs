@@ -25,6 +25,9 @@ fn pos<T>(s: &Spanned<T>) -> Option<Position> {
 struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Template roots prompts may name beyond `item`, `inputs` and `run` (`context`, `prefetch`),
+    /// each with the names declared under it.
+    prompt_roots: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Checker<'_> {
@@ -48,7 +51,21 @@ pub(super) fn build(
     file: WorkflowFile,
     directory: &dyn ToolDirectory,
 ) -> Result<Workflow, WorkflowError> {
-    let c = Checker { path, text };
+    let mut prompt_roots = Vec::new();
+    if !file.context.is_empty() {
+        prompt_roots.push(("context", file.context.keys().cloned().collect()));
+    }
+    if !file.prefetch.is_empty() {
+        prompt_roots.push((
+            "prefetch",
+            file.prefetch.iter().map(|p| p.name.clone()).collect(),
+        ));
+    }
+    let c = Checker {
+        path,
+        text,
+        prompt_roots,
+    };
 
     if file.version.value != 1 {
         return Err(c.invalid(
@@ -234,7 +251,17 @@ pub(super) fn build(
         }
     };
 
+    let mode = file.mode.unwrap_or_default();
+    let decide = super::decide::build(&file, &tools, mode, output_schema.as_ref()).map_err(
+        |(field, message)| {
+            let key = field.split(['.', '[']).next().unwrap_or(&field);
+            c.invalid(&field, find_key(text, key), message)
+        },
+    )?;
+
     Ok(Workflow {
+        mode,
+        decide,
         source: path.to_path_buf(),
         name: name.clone(),
         description: file.description.clone(),
@@ -482,7 +509,8 @@ fn check_arg_templates(
         Value::String(s) => {
             let template =
                 Template::parse(s).map_err(|e| (WorkflowErrorKind::Template(e), None))?;
-            check_placeholders(&template, false, true, inputs).map_err(|(p, kind)| (kind, Some(p)))
+            check_placeholders(&template, false, true, inputs, &[])
+                .map_err(|(p, kind)| (kind, Some(p)))
         }
         Value::Array(items) => items
             .iter()
@@ -501,6 +529,7 @@ fn check_placeholders(
     allow_item: bool,
     in_args: bool,
     inputs: &Map<String, Value>,
+    extra_roots: &[(&str, Vec<String>)],
 ) -> Result<(), (Placeholder, WorkflowErrorKind)> {
     for p in template.placeholders() {
         let unknown = |hint: String| {
@@ -542,8 +571,33 @@ fn check_placeholders(
                     return unknown(format!("run variables: {}", RunInfo::VARIABLES.join(", ")));
                 }
             }
+            root if extra_roots.iter().any(|(r, _)| *r == root) => {
+                let names = extra_roots
+                    .iter()
+                    .find(|(r, _)| *r == root)
+                    .map(|(_, n)| n.as_slice())
+                    .unwrap_or_default();
+                if let Some(name) = p.path.get(1)
+                    && !names.contains(name)
+                {
+                    return unknown(format!(
+                        "the workflow's {root} declares: {}",
+                        names.join(", ")
+                    ));
+                }
+            }
             _ => {
-                return unknown("variables start with `item.`, `inputs.` or `run.`".to_string());
+                return unknown(if extra_roots.is_empty() {
+                    "variables start with `item.`, `inputs.` or `run.`".to_string()
+                } else {
+                    format!(
+                        "variables start with `item.`, `inputs.`, `run.`{}",
+                        extra_roots
+                            .iter()
+                            .map(|(r, _)| format!(", `{r}.`"))
+                            .collect::<String>()
+                    )
+                });
             }
         }
     }
@@ -579,14 +633,16 @@ fn load_prompt(
             .field(field)
     };
     let template = Template::parse(&text).map_err(at_template)?;
-    check_placeholders(&template, allow_item, false, inputs).map_err(|(p, kind)| {
-        WorkflowError::new(&shown, kind)
-            .at(Some(Position {
-                line: p.line as u64,
-                col: p.col as u64,
-            }))
-            .field(field)
-    })?;
+    check_placeholders(&template, allow_item, false, inputs, &c.prompt_roots).map_err(
+        |(p, kind)| {
+            WorkflowError::new(&shown, kind)
+                .at(Some(Position {
+                    line: p.line as u64,
+                    col: p.col as u64,
+                }))
+                .field(field)
+        },
+    )?;
     let path = std::fs::canonicalize(&joined)
         .unwrap_or_else(|_| std::path::absolute(&joined).unwrap_or(joined.clone()));
     Ok(PromptFile { path, template })

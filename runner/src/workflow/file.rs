@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use super::decide::{ActionFile, ContextFile, DecideFile, Mode, PrefetchFile};
 use super::model::{BaselineKind, Provider};
 use super::policy::{CatchUp, OverlapPolicy, WritePolicy};
 
@@ -79,6 +80,25 @@ pub struct WorkflowFile {
     pub limits: Option<LimitsFile>,
     #[serde(default)]
     pub output: Option<OutputFile>,
+    /// `agent` (default): the model holds `tools` and loops. `decide`: the runner makes every
+    /// call (`context`, `prefetch`, `actions`) and the model answers one decision with no tool.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Calls made once per run, before the first item; their results are `context.<name>` in
+    /// prompts and actions.
+    #[serde(default)]
+    pub context: BTreeMap<String, ContextFile>,
+    /// Reads made for each item before the model is asked (decide mode); their results are
+    /// `prefetch.<name>`.
+    #[serde(default)]
+    pub prefetch: Vec<PrefetchFile>,
+    /// How decide mode checks the decision, and what it decides when the model's stays invalid.
+    #[serde(default)]
+    pub decide: Option<DecideFile>,
+    /// Decide mode: the calls that turn the decision into writes, in order, each under the write
+    /// policy and the exactly-once intents.
+    #[serde(default)]
+    pub actions: Vec<ActionFile>,
 }
 
 /// The condition under which a tool of the allow-list is offered.

@@ -14,6 +14,7 @@
 
 mod check;
 mod connection;
+mod decide;
 mod duration;
 mod error;
 mod file;
@@ -34,6 +35,10 @@ use serde_json::{Map, Value};
 use crate::template::{Template, TemplateError};
 
 pub use connection::McpConnection;
+pub use decide::{
+    Action, Condition, ContextBuiltin, ContextSource, DecideSettings, DirectoryIds, Mode, Prefetch,
+    all_hold, as_text,
+};
 pub use duration::{format_duration, parse_duration};
 pub use error::{Position, WorkflowError, WorkflowErrorKind, WorkflowErrors};
 pub use file::{
@@ -86,6 +91,10 @@ pub struct Workflow {
     pub limits: Limits,
     /// JSON Schema for the agent's final answer.
     pub output_schema: Option<Value>,
+    pub mode: Mode,
+    /// `context`, `prefetch`, `actions` and the decision's checks (empty in agent mode, except
+    /// `context`, which agent-mode prompts may use too).
+    pub decide: DecideSettings,
     /// Where `name` is in the file, for the duplicate-name error of `load_all`.
     pub(crate) name_position: Option<Position>,
 }
@@ -323,6 +332,22 @@ impl Workflow {
         Value::Object(ctx)
     }
 
+    /// [`Workflow::context`] with more roots (`context`, `prefetch`, `decision`, ...).
+    pub fn context_with(
+        &self,
+        run: &RunInfo,
+        item: Option<&Value>,
+        extra: &[(&str, &Value)],
+    ) -> Value {
+        let mut ctx = self.context(run, item);
+        if let Value::Object(map) = &mut ctx {
+            for (key, value) in extra {
+                map.insert((*key).to_owned(), (*value).clone());
+            }
+        }
+        ctx
+    }
+
     /// The user prompt for one item (or for the single run without items).
     pub fn render_prompt(
         &self,
@@ -340,6 +365,26 @@ impl Workflow {
         self.system_prompt
             .as_ref()
             .map(|p| p.template.render(&self.context(run, item)))
+    }
+
+    /// The user and system prompts rendered in a prepared template context (one that holds
+    /// `context` and `prefetch` besides `inputs`, `run` and `item`).
+    pub fn render_prompts_in(
+        &self,
+        ctx: &Value,
+    ) -> Result<(String, Option<String>), (&'static str, TemplateError)> {
+        let prompt = self
+            .prompt
+            .template
+            .render(ctx)
+            .map_err(|e| ("prompt", e))?;
+        let system = self
+            .system_prompt
+            .as_ref()
+            .map(|p| p.template.render(ctx))
+            .transpose()
+            .map_err(|e| ("system prompt", e))?;
+        Ok((prompt, system))
     }
 
     /// The `for_each` tool's arguments with their templates rendered: a string that is exactly one
@@ -516,7 +561,7 @@ fn position_after(bytes: &[u8]) -> Position {
     }
 }
 
-fn render_json(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
+pub(crate) fn render_json(value: &Value, ctx: &Value) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => Template::parse(s)?.render_value(ctx)?,
         Value::Array(items) => Value::Array(
