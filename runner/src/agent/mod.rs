@@ -4,6 +4,7 @@
 
 pub mod conversation;
 pub mod output;
+pub mod proposal;
 pub mod reconcile;
 pub mod toolbox;
 pub mod writes;

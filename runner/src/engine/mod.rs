@@ -28,18 +28,29 @@ use crate::agent::reconcile::{self, Reconciliation};
 use crate::agent::toolbox::ToolboxConfig;
 use crate::agent::{Conversation, Finish, Halt, ItemTools, Toolbox};
 use crate::llm::LlmClient;
+use crate::mcp::error::redact_url;
 use crate::mcp::{EmbeddedServer, McpError, McpSession};
 use crate::retry::{GateConfig, RateGate, RetryObserver, RetryPolicy};
 use crate::store::{
     AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
-use crate::workflow::{RunInfo, Workflow};
+use crate::workflow::{McpConnection, RunInfo, Workflow};
 use zoho_desk_mcp::registry::database::Backend;
 
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
 pub use selection::SelectedItem;
+
+fn zoho_label(config: &zoho_desk_mcp::zoho::ZohoConfig) -> String {
+    let host = config.desk_base_url.host_str().unwrap_or_default();
+    let local = matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    if local {
+        format!("sandbox org {}", config.org_id)
+    } else {
+        format!("{host} org {}", config.org_id)
+    }
+}
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -205,6 +216,23 @@ impl Engine {
             .clone()
     }
 
+    /// Names the helpdesk `workflow` reaches through this engine: an approval proposed under one
+    /// label is applied under the same one only. The embedded server is named by its Zoho org
+    /// and host, a local sandbox (its port changes with every process) by its org alone.
+    pub fn connection_label(&self, workflow: &Workflow) -> String {
+        match &workflow.mcp {
+            McpConnection::Embedded => match &self.embedded {
+                Some(embedded) => zoho_label(embedded.gateway.client().config()),
+                None => match zoho_desk_mcp::zoho::ZohoConfig::from_env() {
+                    Ok(config) => zoho_label(&config),
+                    Err(_) => "zoho (from the environment)".to_owned(),
+                },
+            },
+            McpConnection::Url { url, .. } => format!("mcp {}", redact_url(url)),
+            McpConnection::Command { command, .. } => format!("mcp command {}", command.join(" ")),
+        }
+    }
+
     /// Builds the toolbox a run (or an approval) works with.
     pub async fn toolbox(
         &self,
@@ -227,6 +255,7 @@ impl Engine {
             },
         )
         .await
+        .map(|toolbox| toolbox.with_connection(self.connection_label(workflow)))
     }
 
     /// Runs `workflow` once with `decider`.
@@ -690,6 +719,17 @@ impl ItemContext<'_> {
                 },
             )
             .await?;
+        if let Some(answer) = &output {
+            // The answer explains the writes it queued for approval; reviewers see why.
+            store
+                .annotate_approvals(
+                    run_id,
+                    key,
+                    answer.get("reason").and_then(Value::as_str),
+                    answer.get("confidence").and_then(Value::as_f64),
+                )
+                .await?;
+        }
         let final_status = match end {
             ItemEnd::Complete(outcome) => {
                 let item = store

@@ -45,6 +45,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_rate_budget.sql"),
         include_str!("../../migrations/postgres/0006_rate_budget.sql"),
     ),
+    (
+        7,
+        "approval binding",
+        include_str!("../../migrations/sqlite/0007_approval_binding.sql"),
+        include_str!("../../migrations/postgres/0007_approval_binding.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
