@@ -799,3 +799,77 @@ async fn a_rejected_assignment_leaves_a_private_note_once() {
     let ticket = setup.backend.sandbox.admin().ticket(&id).unwrap();
     assert_ne!(ticket["assigneeId"], "424242");
 }
+
+#[tokio::test]
+async fn a_dry_run_leaves_the_items_it_previewed_due() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let mut wf = workflow(&llm, 2, "dry_run", "");
+    let preview = run(&setup, &wf).await;
+    assert!(preview.is_success(), "{preview:#?}");
+    assert_eq!(preview.items.len(), 2);
+    wf.writes = deskhand::workflow::WritePolicy::Apply;
+    let real = run(&setup, &wf).await;
+    let sorted = |report: &RunReport| {
+        let mut ids = ticket_ids(report);
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        sorted(&real),
+        sorted(&preview),
+        "the real run works the tickets that were previewed"
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    for id in ticket_ids(&real) {
+        assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    }
+}
+
+#[tokio::test]
+async fn run_with_a_ticket_works_that_ticket_again() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let wf = workflow(&llm, 1, "approve", "");
+    let first = run(&setup, &wf).await;
+    assert_eq!(first.items.len(), 1);
+    let id = first.items[0].key.clone();
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let mut again = RunRequest::new(Trigger::Cli);
+    again.limit = Some(1);
+    let skipped = setup
+        .engine
+        .run(&wf, &decider, again.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(
+        !ticket_ids(&skipped).contains(&id),
+        "a plain run does not take the handled ticket again"
+    );
+    let number = setup.backend.sandbox.admin().ticket(&id).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for wanted in [id.clone(), format!("#{number}")] {
+        let mut one = RunRequest::new(Trigger::Cli);
+        one.ticket = Some(wanted.clone());
+        let report = setup.engine.run(&wf, &decider, one, &Quiet).await.unwrap();
+        assert!(report.is_success(), "{wanted}: {report:#?}");
+        assert_eq!(ticket_ids(&report), vec![id.clone()], "{wanted}");
+    }
+    let mut missing = RunRequest::new(Trigger::Cli);
+    missing.ticket = Some("no-such-ticket".into());
+    let report = setup
+        .engine
+        .run(&wf, &decider, missing, &Quiet)
+        .await
+        .unwrap();
+    assert!(!report.is_success());
+    assert!(report.items.is_empty());
+}

@@ -369,3 +369,114 @@ async fn approvals_through_the_binary_apply_once_and_rejections_stick() {
     let pending: Value = serde_json::from_slice(&pending.stdout).unwrap();
     assert_eq!(pending, serde_json::json!([]));
 }
+
+/// Bulk decisions through the binary: a bulk selection is not decided without a confirmation
+/// (`--yes` when input is not a terminal); `--ticket` takes one ticket's writes, `--all-pending`
+/// the rest; listings name tickets by number.
+#[tokio::test]
+async fn bulk_approvals_need_a_confirmation_and_decide_per_ticket() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("bulk");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        2,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("bulk", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir])
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let pending = |cli: &dyn Fn(&[&str]) -> tokio::process::Command| {
+        let mut cmd = cli(&["approvals", "list", "--json"]);
+        async move {
+            let out = cmd.output().await.unwrap();
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let queued = pending(&cli).await;
+    assert_eq!(queued.as_array().unwrap().len(), 4, "{queued}");
+    let first = queued[0]["item_key"].as_str().unwrap().to_owned();
+    let number = sandbox.admin().ticket(&first).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed = cli(&["approvals", "list"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(&format!("#{number}")), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+
+    let unconfirmed = cli(&["approvals", "reject", "--all-pending"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!unconfirmed.status.success());
+    let stderr = String::from_utf8_lossy(&unconfirmed.stderr);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(
+        pending(&cli).await.as_array().unwrap().len(),
+        4,
+        "nothing decided"
+    );
+
+    let one_ticket = cli(&["approvals", "approve", "--ticket", &number, "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        one_ticket.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one_ticket.stderr)
+    );
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &first, &note_for(&first)),
+        1
+    );
+    let rest = pending(&cli).await;
+    assert_eq!(rest.as_array().unwrap().len(), 2);
+    assert!(
+        rest.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["item_key"] != first.as_str())
+    );
+    let second = rest[0]["item_key"].as_str().unwrap().to_owned();
+
+    let all = cli(&["approvals", "reject", "--all-pending", "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert_eq!(pending(&cli).await, serde_json::json!([]));
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &second, &note_for(&second)),
+        0
+    );
+}

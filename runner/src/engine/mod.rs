@@ -35,7 +35,7 @@ use crate::store::{
     AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
-use crate::workflow::{McpConnection, RunInfo, Workflow};
+use crate::workflow::{McpConnection, RunInfo, Workflow, WritePolicy};
 use zoho_desk_mcp::registry::database::Backend;
 
 pub use decider::{Decider, DeciderError};
@@ -62,6 +62,8 @@ pub struct RunRequest {
     pub run_id: Option<RunId>,
     /// At most this many items (on top of the workflow's `max_items`).
     pub limit: Option<u32>,
+    /// Work this one ticket (id or number) only, even if an earlier run handled it.
+    pub ticket: Option<String>,
     /// Stop taking new items when cancelled; items in flight go on.
     pub stop: CancellationToken,
     /// Abandon items in flight when cancelled: their leases are handed back untouched.
@@ -75,6 +77,7 @@ impl RunRequest {
             scheduled_for: None,
             run_id: None,
             limit: None,
+            ticket: None,
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
         }
@@ -423,59 +426,87 @@ impl Engine {
                 let max = request
                     .limit
                     .map_or(for_each.max_items, |l| l.min(for_each.max_items));
-                let unfinished = self
-                    .store
-                    .resumable_items(&workflow.name, max_attempts)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for (key, payload) in unfinished {
-                    work.push((key, payload));
-                }
-                // Resumed items count against the run's `max_items` like any other.
-                let max = usize::try_from(max).unwrap_or(usize::MAX);
-                let mut due = work.len();
-                let mut pages = selection::Pages::new(&toolbox, for_each, args);
-                while due < max {
-                    let Some(page) = pages.next().await.map_err(|e| e.to_string())? else {
-                        break;
-                    };
-                    let offered = self
-                        .store
+                if let Some(wanted) = &request.ticket {
+                    let item = selection::one_ticket(&toolbox, for_each, wanted)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.store
                         .offer_items(
                             &workflow.name,
-                            &page
-                                .iter()
-                                .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
-                                .collect::<Vec<_>>(),
+                            &[(item.key.clone(), Some(item.fingerprint.clone()))],
                             max_attempts,
                         )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // Asked for by name: due again whatever earlier runs made of it.
+                    self.store
+                        .reopen_item(&workflow.name, &item.key)
                         .await
                         .map_err(|e| e.to_string())?;
                     self.store
                         .remember_payloads(
                             &workflow.name,
-                            &page
-                                .iter()
-                                .map(|s| (s.key.clone(), s.payload.clone()))
-                                .collect::<Vec<_>>(),
+                            &[(item.key.clone(), item.payload.clone())],
                         )
                         .await
                         .map_err(|e| e.to_string())?;
-                    // In the listing's order, not the store's.
-                    for item in page {
-                        if due >= max {
-                            break;
-                        }
-                        if !offered.contains(&item.key) || work.iter().any(|(k, _)| *k == item.key)
-                        {
-                            continue;
-                        }
-                        work.push((item.key, Some(item.payload)));
-                        due += 1;
+                    work.push((item.key, Some(item.payload)));
+                } else {
+                    let unfinished = self
+                        .store
+                        .resumable_items(&workflow.name, max_attempts)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for (key, payload) in unfinished {
+                        work.push((key, payload));
                     }
-                }
-                if let Some(limit) = request.limit {
-                    work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                    // Resumed items count against the run's `max_items` like any other.
+                    let max = usize::try_from(max).unwrap_or(usize::MAX);
+                    let mut due = work.len();
+                    let mut pages = selection::Pages::new(&toolbox, for_each, args);
+                    while due < max {
+                        let Some(page) = pages.next().await.map_err(|e| e.to_string())? else {
+                            break;
+                        };
+                        let offered = self
+                            .store
+                            .offer_items(
+                                &workflow.name,
+                                &page
+                                    .iter()
+                                    .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
+                                    .collect::<Vec<_>>(),
+                                max_attempts,
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        self.store
+                            .remember_payloads(
+                                &workflow.name,
+                                &page
+                                    .iter()
+                                    .map(|s| (s.key.clone(), s.payload.clone()))
+                                    .collect::<Vec<_>>(),
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        // In the listing's order, not the store's.
+                        for item in page {
+                            if due >= max {
+                                break;
+                            }
+                            if !offered.contains(&item.key)
+                                || work.iter().any(|(k, _)| *k == item.key)
+                            {
+                                continue;
+                            }
+                            work.push((item.key, Some(item.payload)));
+                            due += 1;
+                        }
+                    }
+                    if let Some(limit) = request.limit {
+                        work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                    }
                 }
             }
             None => {
@@ -709,6 +740,11 @@ impl ItemContext<'_> {
         if let Some(e) = &error {
             tracing::warn!(workflow = %workflow.name, item = key, error = %e, "item did not succeed");
         }
+        // A dry run previews: whatever it made of an item, the item stays as due as it was.
+        let end = match end {
+            ItemEnd::Complete(_) if workflow.writes == WritePolicy::DryRun => ItemEnd::Release,
+            other => other,
+        };
         let attempt = store
             .finish_attempt(
                 attempt_id,

@@ -355,6 +355,7 @@ impl Actor {
                 overlap = ?workflow.overlap,
                 catch_up = ?workflow.catch_up,
                 decider = %decider.label(),
+                writes = %workflow.writes,
                 next_tick = ?planner.upcoming(),
                 "scheduled"
             );
