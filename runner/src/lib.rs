@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod baseline;
 pub mod cli;
+pub mod console;
 pub mod embedded;
 pub mod engine;
 pub mod eval;

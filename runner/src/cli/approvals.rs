@@ -18,6 +18,7 @@ use crate::agent::Toolbox;
 use crate::agent::writes::{self, ApplyError};
 use crate::embedded::SandboxBackend;
 use crate::engine::Engine;
+use crate::mcp::EmbeddedServer;
 use crate::retry::NoopObserver;
 use crate::store::{
     Approval, ApprovalFilter, ApprovalState, Decision, NewRun, RunCounts, RunFinish, RunId,
@@ -318,17 +319,20 @@ fn confirmed(select: &Select, what: &str, chosen: &[Approval]) -> anyhow::Result
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Verb {
+pub(crate) enum Verb {
     Approve,
     Reject,
     Retry,
 }
 
-struct Decide {
-    by: String,
-    note: Option<String>,
-    anyway: bool,
+pub(crate) struct Decide {
+    pub by: String,
+    pub note: Option<String>,
+    pub anyway: bool,
 }
+
+/// What became of one approval in a decision: a line for the reviewer, or why it failed.
+pub(crate) type Outcome = Result<String, String>;
 
 /// The connection one workflow's approvals are applied through, and the run that records it.
 struct Applier {
@@ -348,6 +352,35 @@ async fn decide_all(
         println!("no pending approvals match");
         return Ok(ExitCode::SUCCESS);
     }
+    let mut failed = false;
+    for outcome in decide(store, args, None, chosen, verb, decision).await? {
+        match outcome {
+            Ok(line) => println!("{line}"),
+            Err(line) => {
+                failed = true;
+                eprintln!("{line}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Decides `chosen` (grouped per workflow, each group applied through its workflow's connection
+/// under a run of its own), one outcome per approval in order. `embedded`, when given, is the
+/// gateway embedded workflows use (a long-lived process's own); otherwise `args` says.
+pub(crate) async fn decide(
+    store: &Store,
+    args: &BackendArgs,
+    embedded: Option<&EmbeddedServer>,
+    chosen: Vec<Approval>,
+    verb: Verb,
+    decision: &Decide,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
     let mut by_workflow: BTreeMap<String, Vec<Approval>> = BTreeMap::new();
     for approval in chosen {
         by_workflow
@@ -358,18 +391,25 @@ async fn decide_all(
     let catalog = backend::catalog()?;
     // With --sandbox, one in-process sandbox serves every workflow of this command.
     let mut sandbox: Option<SandboxBackend> = None;
-    let mut failures = 0usize;
     for (workflow_name, approvals) in by_workflow {
         let needs_connection = verb != Verb::Reject || approvals.iter().any(writes::is_assignment);
         let mut applier = None;
         if needs_connection {
-            match connect(store, args, &catalog, &workflow_name, &mut sandbox).await {
+            match connect(
+                store,
+                args,
+                embedded,
+                &catalog,
+                &workflow_name,
+                &mut sandbox,
+            )
+            .await
+            {
                 Ok(a) => applier = Some(a),
                 Err(e) => {
                     for a in &approvals {
-                        eprintln!("approval {}: {e:#}", a.id);
+                        outcomes.push(Err(format!("approval {}: {e:#}", a.id)));
                     }
-                    failures += approvals.len();
                     continue;
                 }
             }
@@ -381,15 +421,14 @@ async fn decide_all(
             match outcome {
                 Ok(message) => {
                     applied += 1;
-                    println!("{message}");
+                    outcomes.push(Ok(message));
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("{e:#}");
+                    outcomes.push(Err(format!("{e:#}")));
                 }
             }
         }
-        failures += usize::try_from(failed).unwrap_or(usize::MAX);
         if let Some(applier) = applier {
             let ids: Vec<i64> = approvals.iter().map(|a| a.id).collect();
             store
@@ -410,16 +449,13 @@ async fn decide_all(
                 .await?;
         }
     }
-    Ok(if failures == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(outcomes)
 }
 
 async fn connect(
     store: &Store,
     args: &BackendArgs,
+    given: Option<&EmbeddedServer>,
     catalog: &Arc<zoho_desk_mcp::catalog::Catalog>,
     workflow_name: &str,
     sandbox: &mut Option<SandboxBackend>,
@@ -429,8 +465,10 @@ async fn connect(
             format!("the workflow `{workflow_name}` is needed for its MCP connection")
         })?;
     let mut engine = Engine::new(store.clone(), backend::owner("approvals"));
-    if let Some(s) = sandbox.as_ref() {
-        engine = engine.with_embedded(crate::mcp::EmbeddedServer::new(s.gateway.clone()));
+    if let Some(given) = given {
+        engine = engine.with_embedded(given.clone());
+    } else if let Some(s) = sandbox.as_ref() {
+        engine = engine.with_embedded(EmbeddedServer::new(s.gateway.clone()));
     } else {
         let (embedded, started) =
             backend::embedded(args, catalog.clone(), backend::uses_embedded(&workflow)).await?;
@@ -544,7 +582,7 @@ async fn decide_one(
 }
 
 /// What a write does, in a few words: the changed fields with names, or the text it adds.
-fn change_text(approval: &Approval) -> String {
+pub(crate) fn change_text(approval: &Approval) -> String {
     if let Some(content) = approval.arguments.get("content").and_then(Value::as_str) {
         let kind = match approval.tool.as_str() {
             crate::agent::reconcile::ADD_COMMENT => "note",
@@ -672,7 +710,7 @@ fn render_one(a: &Approval) -> String {
     out
 }
 
-fn reviewer(by: Option<String>) -> String {
+pub(crate) fn reviewer(by: Option<String>) -> String {
     by.or_else(|| std::env::var("USER").ok())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())

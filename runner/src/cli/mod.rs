@@ -1,7 +1,8 @@
 //! The command line: one module per subcommand, each a thin layer over the library.
 
-mod approvals;
+pub(crate) mod approvals;
 pub mod backend;
+mod console;
 mod demo;
 mod eval;
 mod history;
@@ -59,6 +60,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Review the writes queued under `writes: approve`: list, show, approve (applies it), reject.
     Approvals(approvals::ApprovalsArgs),
+    /// The review console: runs, a ticket's history and the approvals queue in the browser.
+    Console(console::ConsoleArgs),
     /// Work items: list them (deferred, failed, abandoned...) and retry them.
     Items(items::ItemsArgs),
     /// Score a workflow on a labelled dataset: routing accuracy, grounded replies, tokens, time.
@@ -80,5 +83,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(args) => schedule::run(args).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Items(args) => items::run(args).await,
+        Command::Console(args) => console::run(args).await,
     }
 }
