@@ -222,6 +222,18 @@ pub fn ticket(csrf: &str, view: &TicketView) -> Markup {
     )
 }
 
+/// The decision's reason and confidence, as one line.
+fn why(a: &Approval) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &a.reason {
+        parts.push(format!("Reason: {r}"));
+    }
+    if let Some(c) = a.confidence {
+        parts.push(format!("confidence {c:.2}"));
+    }
+    parts.join(" · ")
+}
+
 /// Pending (and approved or failed, not yet applied) writes grouped per ticket.
 pub fn approvals(csrf: &str, open: &[Approval], flash: &[String]) -> Markup {
     let mut by_ticket: BTreeMap<(String, String), Vec<&Approval>> = BTreeMap::new();
@@ -280,10 +292,7 @@ pub fn approvals(csrf: &str, open: &[Approval], flash: &[String]) -> Markup {
                                         }
                                     }
                                     @if a.reason.is_some() || a.confidence.is_some() {
-                                        p.why {
-                                            @if let Some(r) = &a.reason { "Reason: " (r) }
-                                            @if let Some(c) = a.confidence { " · confidence " (format!("{c:.2}")) }
-                                        }
+                                        p.why { (why(a)) }
                                     }
                                     p.actions {
                                         @match a.state {
