@@ -153,6 +153,19 @@ impl Browser {
             .to_owned()
     }
 
+    /// The page source once it contains `text` (a submitted form's answer may still be loading).
+    async fn wait_for(&self, text: &str) -> String {
+        let mut source = String::new();
+        for _ in 0..50 {
+            source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {text:?}: {source}");
+    }
+
     async fn current_url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await
@@ -282,19 +295,14 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     assert!(browser.current_url().await.ends_with("/login"));
     browser.type_into("#token", "dha_wrong").await;
     browser.click("button[type=submit]").await;
-    assert!(
-        browser
-            .source()
-            .await
-            .contains("not a live admin API token")
-    );
+    browser.wait_for("not a live admin API token").await;
     browser.goto(&format!("{base}/approvals")).await;
     assert!(browser.current_url().await.ends_with("/login"));
 
     browser.type_into("#token", &token).await;
     browser.click("main button[type=submit]").await;
+    let page = browser.wait_for("Checked approvals").await;
     assert!(browser.current_url().await.ends_with("/approvals"));
-    let page = browser.source().await;
     assert!(page.contains(&format!("#{number}")), "{page}");
     assert!(!page.contains(&token), "no secret is rendered");
     if let Ok(shot) = std::env::var("DESKHAND_SCREENSHOT") {
@@ -303,8 +311,7 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
 
     // A ticket's history.
     browser.click(&format!("a[href='/tickets/{number}']")).await;
-    let history = browser.source().await;
-    assert!(history.contains("Attempt 1"), "{history}");
+    let history = browser.wait_for("Attempt 1").await;
     assert!(
         history.contains("update_a_zoho_desk_ticket_by_id"),
         "{history}"
@@ -318,12 +325,7 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     browser
         .click(&format!("button[value='approve:{}']", comment.id))
         .await;
-    assert!(
-        browser
-            .source()
-            .await
-            .contains("CSRF token is missing or wrong")
-    );
+    browser.wait_for("CSRF token is missing or wrong").await;
     assert_eq!(
         store.get_approval(comment.id).await.unwrap().unwrap().state,
         ApprovalState::Pending
@@ -334,17 +336,12 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     browser
         .click(&format!("button[value='approve:{}']", comment.id))
         .await;
-    assert!(browser.source().await.contains("applied"));
+    browser.wait_for(") applied").await;
     for a in queued.iter().filter(|a| a.id != comment.id) {
         browser.click(&format!("#pick-{}", a.id)).await;
     }
     browser.click("button[value=reject]").await;
-    assert!(
-        browser
-            .source()
-            .await
-            .contains("Nothing waits for a decision")
-    );
+    browser.wait_for("Nothing waits for a decision").await;
 
     let state = backend.sandbox.admin().state_json();
     assert_eq!(comments_containing(&state, &first, &note_for(&first)), 1);
