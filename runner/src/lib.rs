@@ -13,6 +13,7 @@ pub mod engine;
 pub mod eval;
 pub mod llm;
 pub mod mcp;
+pub mod notify;
 pub mod retry;
 pub mod scheduler;
 pub mod shutdown;

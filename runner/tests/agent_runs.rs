@@ -873,3 +873,150 @@ async fn run_with_a_ticket_works_that_ticket_again() {
     assert!(!report.is_success());
     assert!(report.items.is_empty());
 }
+
+/// A webhook receiver on loopback: answers `fail_first` requests with 503, then 200; keeps the
+/// bodies it was sent.
+async fn receiver(fail_first: usize) -> (String, Arc<std::sync::Mutex<Vec<(u16, Value)>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                let status = if log.len() < fail_first { 503 } else { 200 };
+                log.push((status, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+fn notifying_engine(setup: &Setup, hook: &str) -> Engine {
+    let hook = hook.to_owned();
+    Engine::new(setup.store.clone(), "test")
+        .with_embedded(EmbeddedServer::new(setup.backend.gateway.clone()))
+        .with_env(Arc::new(move |name| match name {
+            "TEST_HOOK" => Some(hook.clone()),
+            "DESKHAND_CONSOLE_URL" => Some("http://console.example:8470".into()),
+            _ => None,
+        }))
+}
+
+#[tokio::test]
+async fn a_run_that_leaves_approvals_pending_posts_one_summary_retried_until_it_lands() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (hook, seen) = receiver(1).await;
+    let engine = notifying_engine(&setup, &hook);
+    let wf = workflow(
+        &llm,
+        1,
+        "approve",
+        "notify: { webhook_url_env: TEST_HOOK }\n",
+    );
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let report = engine
+        .run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report:#?}");
+    let id = report.items[0].key.clone();
+    let number = setup.backend.sandbox.admin().ticket(&id).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..100 {
+        if seen.lock().unwrap().iter().any(|(s, _)| *s == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![503, 200],
+        "retried after the 503, then delivered once"
+    );
+    let text = got[1].1["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("2 write(s) on 1 ticket(s)"), "{text}");
+    assert!(text.contains(&format!("#{number}")), "{text}");
+    assert!(
+        text.contains("http://console.example:8470/approvals"),
+        "{text}"
+    );
+
+    // The next run queues the next ticket's writes: one more summary, about that run.
+    let next = engine
+        .run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(next.items.len(), 1);
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A run that leaves nothing pending says nothing.
+    let mut quiet = wf.clone();
+    quiet.writes = deskhand::workflow::WritePolicy::DryRun;
+    engine
+        .run(&quiet, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        3,
+        "one summary per run with pending approvals: {got:?}"
+    );
+    let text = got[2].1["text"].as_str().unwrap();
+    assert!(text.contains(&format!("run {} ", next.run.id)), "{text}");
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_answers_does_not_hold_the_run_up() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let engine = notifying_engine(&setup, &hook);
+    let wf = workflow(
+        &llm,
+        1,
+        "approve",
+        "notify: { webhook_url_env: TEST_HOOK }\n",
+    );
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(8),
+        engine.run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet),
+    )
+    .await
+    .expect("the run finishes while the webhook hangs")
+    .unwrap();
+    assert!(report.is_success());
+    held.abort();
+}

@@ -159,6 +159,7 @@ pub struct Engine {
     retry: RetryPolicy,
     gates: Mutex<HashMap<String, RateGate>>,
     observer: Option<Arc<dyn RetryObserver>>,
+    env: crate::notify::EnvLookup,
 }
 
 impl Engine {
@@ -171,7 +172,14 @@ impl Engine {
             retry: RetryPolicy::default(),
             gates: Mutex::new(HashMap::new()),
             observer: None,
+            env: Arc::new(|name| std::env::var(name).ok()),
         }
+    }
+
+    /// Where the engine reads settings it looks up at run time (the notify webhook's URL).
+    pub fn with_env(mut self, env: crate::notify::EnvLookup) -> Self {
+        self.env = env;
+        self
     }
 
     /// The gateway embedded connections use (the sandbox, or Zoho from the environment).
@@ -377,6 +385,10 @@ impl Engine {
                 },
             )
             .await?;
+        // Never holds the run up: the summary goes out on a task of its own.
+        if let Err(e) = crate::notify::after_run(workflow, &self.store, run_id, &self.env).await {
+            tracing::warn!(workflow = %workflow.name, error = %e, "could not count the pending approvals to notify about");
+        }
         Ok(RunReport {
             run,
             decider: decider.label(),
