@@ -344,7 +344,7 @@ async fn ticket_view(store: &Store, wanted: &str) -> Result<TicketView, crate::s
                 .await?,
         );
     }
-    runs.sort_by(|a, b| b.run.id.cmp(&a.run.id));
+    runs.sort_by_key(|d| std::cmp::Reverse(d.run.id));
     Ok(TicketView {
         wanted: wanted.to_owned(),
         keys,
