@@ -620,7 +620,7 @@ fn render_list(approvals: &[Approval], wide: bool) -> String {
     let (ticket_w, change_w, reason_w) = if wide {
         (usize::MAX, usize::MAX, usize::MAX)
     } else {
-        (18, 28, 16)
+        (16, 24, 14)
     };
     let rows: Vec<Vec<String>> = approvals
         .iter()
