@@ -622,8 +622,11 @@ fn render_list(approvals: &[Approval], wide: bool) -> String {
     } else {
         (16, 24, 14)
     };
-    let rows: Vec<Vec<String>> = approvals
-        .iter()
+    // Per ticket: a ticket's writes are read (and decided) together.
+    let mut sorted: Vec<&Approval> = approvals.iter().collect();
+    sorted.sort_by_key(|a| (a.workflow.clone(), a.ticket_number(), a.id));
+    let rows: Vec<Vec<String>> = sorted
+        .into_iter()
         .map(|a| {
             let ticket = match a.subject() {
                 Some(s) => format!("#{} {s}", a.ticket_number()),
