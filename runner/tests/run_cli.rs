@@ -480,3 +480,89 @@ async fn bulk_approvals_need_a_confirmation_and_decide_per_ticket() {
         0
     );
 }
+
+/// A failed apply is not the end of a reviewed change: `approvals retry` applies it later, once.
+#[tokio::test]
+async fn a_failed_apply_is_retried_through_the_binary_and_sends_once() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("retry");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        1,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("retry", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir]);
+        cmd
+    };
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = cli(&["approvals", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let queued: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let comment = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tool"] == "create_a_zoho_desk_ticket_comment")
+        .unwrap()
+        .clone();
+    let id = comment["id"].to_string();
+    let ticket = comment["item_key"].as_str().unwrap().to_owned();
+
+    sandbox.admin().set_faults(FaultPlan {
+        seed: None,
+        rules: vec![
+            FaultRule::status(503)
+                .method("POST")
+                .path_prefix("/api/v1/tickets/"),
+        ],
+    });
+    let failed = cli(&["approvals", "approve", &id]).output().await.unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains(&format!("approvals retry {id}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    sandbox.admin().clear_faults();
+    let retried = cli(&["approvals", "retry", &id]).output().await.unwrap();
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let again = cli(&["approvals", "retry", &id]).output().await.unwrap();
+    assert!(
+        !again.status.success(),
+        "an applied approval is not retried"
+    );
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &ticket, &note_for(&ticket)),
+        1
+    );
+}
