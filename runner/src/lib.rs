@@ -10,6 +10,7 @@ pub mod cli;
 pub mod console;
 pub mod embedded;
 pub mod engine;
+pub mod error_text;
 pub mod eval;
 pub mod llm;
 pub mod mcp;

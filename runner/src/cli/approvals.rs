@@ -13,6 +13,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::backend::{self, BackendArgs};
+use super::output::{self, outln};
 use super::table;
 use crate::agent::Toolbox;
 use crate::agent::writes::{self, ApplyError};
@@ -168,11 +169,11 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 None => approvals,
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&approvals)?);
+                outln!("{}", serde_json::to_string_pretty(&approvals)?);
             } else if approvals.is_empty() {
-                println!("no approvals");
+                outln!("no approvals");
             } else {
-                println!("{}", render_list(&approvals, wide));
+                outln!("{}", render_list(&approvals, wide));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -183,9 +184,9 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 .await?
                 .with_context(|| format!("there is no approval {id}"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&approval)?);
+                outln!("{}", serde_json::to_string_pretty(&approval)?);
             } else {
-                println!("{}", render_one(&approval));
+                outln!("{}", render_one(&approval));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -199,7 +200,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
             let store = backend::store(&backend).await?;
             let chosen = selected(&store, &select).await?;
             if !confirmed(&select, "approve and apply", &chosen)? {
-                println!("nothing decided");
+                outln!("nothing decided");
                 return Ok(ExitCode::SUCCESS);
             }
             let decision = Decide {
@@ -218,7 +219,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
             let store = backend::store(&backend).await?;
             let chosen = selected(&store, &select).await?;
             if !confirmed(&select, "reject", &chosen)? {
-                println!("nothing decided");
+                outln!("nothing decided");
                 return Ok(ExitCode::SUCCESS);
             }
             let decision = Decide {
@@ -349,16 +350,16 @@ async fn decide_all(
     decision: &Decide,
 ) -> anyhow::Result<ExitCode> {
     if chosen.is_empty() {
-        println!("no pending approvals match");
+        outln!("no pending approvals match");
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = false;
     for outcome in decide(store, args, None, chosen, verb, decision).await? {
         match outcome {
-            Ok(line) => println!("{line}"),
+            Ok(line) => outln!("{line}"),
             Err(line) => {
                 failed = true;
-                eprintln!("{line}");
+                output::note(&line);
             }
         }
     }

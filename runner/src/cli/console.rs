@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::registry::Registry;
 
 use super::backend::{self, BackendArgs};
+use super::output::outln;
 use crate::console::{self, Console};
 use crate::mcp::EmbeddedServer;
 
@@ -54,7 +55,7 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     let (bound, task) = console::serve(console, addr, stop.clone())
         .await
         .with_context(|| format!("could not serve the console on {addr}"))?;
-    println!("console: http://{bound}/");
+    outln!("console: http://{bound}/");
     tracing::info!(addr = %bound, "serving the console");
     crate::shutdown::signal().await;
     stop.cancel();

@@ -8,6 +8,7 @@ mod eval;
 mod history;
 mod items;
 mod mcp;
+pub mod output;
 mod run;
 mod sandbox;
 mod schedule;

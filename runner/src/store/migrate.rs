@@ -46,10 +46,10 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0006_rate_budget.sql"),
     ),
     (
-        7,
+        8,
         "approval binding",
-        include_str!("../../migrations/sqlite/0007_approval_binding.sql"),
-        include_str!("../../migrations/postgres/0007_approval_binding.sql"),
+        include_str!("../../migrations/sqlite/0008_approval_binding.sql"),
+        include_str!("../../migrations/postgres/0008_approval_binding.sql"),
     ),
 ];
 
