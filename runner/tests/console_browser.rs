@@ -225,6 +225,17 @@ fn chromedriver() -> Option<String> {
     found
 }
 
+/// The console's connection settings as the command line would give them (defaults for the rest).
+fn backend_args(workflows: &std::path::Path) -> BackendArgs {
+    #[derive(clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        backend: BackendArgs,
+    }
+    <Args as clap::Parser>::parse_from(["console", "--workflows", workflows.to_str().unwrap()])
+        .backend
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     let Some(driver) = chromedriver() else {
@@ -276,12 +287,7 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
 
     let registry = Registry::open(store.database().clone()).await.unwrap();
     let (_, token) = registry.create_api_token("browser", None).await.unwrap();
-    let args = BackendArgs {
-        workflows: path.parent().unwrap().to_owned(),
-        database_url: None,
-        sandbox: false,
-        sandbox_seed: None,
-    };
+    let args = backend_args(path.parent().unwrap());
     let console = Console::new(store.clone(), registry, args, Vec::new()).with_embedded(embedded);
     let stop = CancellationToken::new();
     let (addr, _task) = console::serve(console, ([127, 0, 0, 1], 0).into(), stop.clone())

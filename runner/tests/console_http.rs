@@ -22,6 +22,17 @@ fn csrf_of(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_owned()
 }
 
+/// The console's connection settings as the command line would give them (defaults for the rest).
+fn backend_args(workflows: &std::path::Path) -> BackendArgs {
+    #[derive(clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        backend: BackendArgs,
+    }
+    <Args as clap::Parser>::parse_from(["console", "--workflows", workflows.to_str().unwrap()])
+        .backend
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_shows_a_ticket_and_decides_approvals() {
     let llm = ScriptedLlm::builder()
@@ -64,12 +75,7 @@ async fn the_console_signs_in_shows_a_ticket_and_decides_approvals() {
         .create_api_token("console-test", None)
         .await
         .unwrap();
-    let args = BackendArgs {
-        workflows: path.parent().unwrap().to_owned(),
-        database_url: None,
-        sandbox: false,
-        sandbox_seed: None,
-    };
+    let args = backend_args(path.parent().unwrap());
     let console = Console::new(store.clone(), registry, args, Vec::new()).with_embedded(embedded);
     let stop = CancellationToken::new();
     let (addr, _task) = console::serve(console, ([127, 0, 0, 1], 0).into(), stop.clone())
