@@ -296,6 +296,7 @@ fn confirmed(select: &Select, what: &str, chosen: &[Approval]) -> anyhow::Result
         .iter()
         .map(|a| format!("#{}", a.ticket_number()))
         .collect();
+    tickets.sort();
     tickets.dedup();
     let question = format!(
         "{what} {} pending write(s) on {} ticket(s) ({})? [y/N] ",
