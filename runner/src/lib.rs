@@ -7,12 +7,14 @@
 pub mod agent;
 pub mod baseline;
 pub mod cli;
+pub mod console;
 pub mod embedded;
 pub mod engine;
 pub mod error_text;
 pub mod eval;
 pub mod llm;
 pub mod mcp;
+pub mod notify;
 pub mod retry;
 pub mod scheduler;
 pub mod shutdown;

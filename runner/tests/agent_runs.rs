@@ -14,8 +14,8 @@ use deskhand::engine::{Decider, Engine, Quiet, RunReport, RunRequest};
 use deskhand::mcp::EmbeddedServer;
 use deskhand::retry::NoopObserver;
 use deskhand::store::{
-    ApprovalState, AttemptStatus, Decision, IntentState, NewRun, RetryLayer, Store, ToolOutcome,
-    Trigger,
+    Approval, ApprovalState, AttemptStatus, Decision, IntentState, NewApproval, NewRun, RetryLayer,
+    Store, StoreError, ToolOutcome, Trigger,
 };
 use deskhand::workflow::Workflow;
 use deskhand_e2e::scripted_llm::{ScriptedLlm, Step};
@@ -417,9 +417,15 @@ async fn approvals_queue_writes_and_apply_each_exactly_once() {
         .decide_approval(comment.id, Decision::Approve, "tester", None)
         .await
         .unwrap();
-    let applied = writes::apply_approval(&toolbox, comment.id).await.unwrap();
+    let applied = writes::apply_approval(&toolbox, comment.id, "tester", false)
+        .await
+        .unwrap();
     assert_eq!(applied.state, ApprovalState::Applied);
-    assert!(writes::apply_approval(&toolbox, comment.id).await.is_err());
+    assert!(
+        writes::apply_approval(&toolbox, comment.id, "tester", false)
+            .await
+            .is_err()
+    );
     let state = setup.backend.sandbox.admin().state_json();
     assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
 
@@ -673,4 +679,527 @@ async fn structured_output_false_sends_no_response_format() {
         assert_eq!(r.response_format(), None);
         assert!(system_text(&r.body).contains("satisfies this JSON Schema"));
     }
+}
+
+/// A run under `writes: approve` on one ticket, its two queued approvals (update, comment) and the
+/// ticket's id.
+async fn queued(setup: &Setup, llm: &ScriptedLlm) -> (Workflow, Approval, Approval, String) {
+    let wf = workflow(llm, 1, "approve", "");
+    let report = run(setup, &wf).await;
+    assert!(report.is_success(), "{report:#?}");
+    let queued = setup
+        .store
+        .list_approvals(Some(ApprovalState::Pending), Some(&wf.name), 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2);
+    let comment = queued
+        .iter()
+        .find(|a| a.tool == "create_a_zoho_desk_ticket_comment")
+        .unwrap()
+        .clone();
+    let update = queued
+        .iter()
+        .find(|a| a.tool != comment.tool)
+        .unwrap()
+        .clone();
+    let id = report.items[0].key.clone();
+    (wf, update, comment, id)
+}
+
+/// A toolbox for applying approvals, under a run of its own.
+async fn approver(setup: &Setup, wf: &Workflow) -> deskhand::agent::Toolbox {
+    let run_id = setup
+        .store
+        .create_run(&NewRun::new(&wf.name, Trigger::Approval, "test"))
+        .await
+        .unwrap();
+    setup
+        .engine
+        .toolbox(wf, run_id, Arc::new(NoopObserver))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_queued_approval_knows_its_ticket_version_names_and_the_answers_reason() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (wf, update, _, id) = queued(&setup, &llm).await;
+    let ticket = setup.backend.sandbox.admin().ticket(&id).unwrap();
+    assert_eq!(
+        update.base,
+        Some(json!({ "priority": ticket["priority"] })),
+        "the proposal is based on the ticket's priority at the time"
+    );
+    let shown = update.ticket.clone().unwrap();
+    assert_eq!(shown["number"], ticket["ticketNumber"]);
+    assert_eq!(shown["subject"], ticket["subject"]);
+    assert_eq!(
+        update.ticket_number(),
+        ticket["ticketNumber"].as_str().unwrap()
+    );
+    assert_eq!(update.confidence, Some(0.9), "from the item's answer");
+    let toolbox = approver(&setup, &wf).await;
+    assert_eq!(update.connection.as_deref(), Some(toolbox.connection()));
+    assert!(
+        toolbox.connection().starts_with("sandbox org "),
+        "{}",
+        toolbox.connection()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_approvers_applying_at_once_send_the_write_once() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (wf, _, comment, id) = queued(&setup, &llm).await;
+    setup
+        .store
+        .decide_approval(comment.id, Decision::Approve, "alice", None)
+        .await
+        .unwrap();
+    // Both appliers are in flight together: every request takes a while.
+    setup
+        .backend
+        .sandbox
+        .admin()
+        .set_latency(Duration::from_millis(150));
+    let (a, b) = (approver(&setup, &wf).await, approver(&setup, &wf).await);
+    let (x, y) = tokio::join!(
+        writes::apply_approval(&a, comment.id, "alice", false),
+        writes::apply_approval(&b, comment.id, "bob", false),
+    );
+    assert!(
+        x.is_ok() != y.is_ok(),
+        "one applies, one is told: {x:?} / {y:?}"
+    );
+    let loser = if x.is_ok() { y } else { x };
+    assert!(
+        matches!(
+            loser,
+            Err(writes::ApplyError::Store(StoreError::ApprovalState { .. }))
+        ),
+        "{loser:?}"
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+}
+
+#[tokio::test]
+async fn a_failed_apply_is_retried_and_sends_once() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (wf, _, comment, id) = queued(&setup, &llm).await;
+    setup
+        .store
+        .decide_approval(comment.id, Decision::Approve, "alice", None)
+        .await
+        .unwrap();
+    let comment_posts = FaultRule::status(503)
+        .method("POST")
+        .path_prefix("/api/v1/tickets/");
+    setup.backend.sandbox.admin().set_faults(FaultPlan {
+        seed: None,
+        rules: vec![comment_posts],
+    });
+    let toolbox = approver(&setup, &wf).await;
+    let failed = writes::apply_approval(&toolbox, comment.id, "alice", false).await;
+    let after = setup.store.get_approval(comment.id).await.unwrap().unwrap();
+    assert_eq!(after.state, ApprovalState::Failed, "{failed:?}");
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 0);
+
+    setup.backend.sandbox.admin().clear_faults();
+    let retried = writes::apply_approval(&toolbox, comment.id, "alice", false)
+        .await
+        .unwrap();
+    assert_eq!(retried.state, ApprovalState::Applied);
+    assert_eq!(retried.attempts, 2);
+    assert!(
+        writes::apply_approval(&toolbox, comment.id, "alice", false)
+            .await
+            .is_err(),
+        "an applied approval is not applied again"
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+}
+
+#[tokio::test]
+async fn a_stale_approval_is_refused_with_a_diff_until_approved_anyway() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (wf, update, _, id) = queued(&setup, &llm).await;
+    // A person changes the priority in Zoho after the run.
+    let mut person = serde_json::Map::new();
+    person.insert("id".into(), json!(id));
+    person.insert("priority".into(), json!("Low"));
+    setup
+        .backend
+        .gateway
+        .call("update_a_zoho_desk_ticket_by_id", person)
+        .await
+        .unwrap();
+    setup
+        .store
+        .decide_approval(update.id, Decision::Approve, "alice", None)
+        .await
+        .unwrap();
+    let toolbox = approver(&setup, &wf).await;
+    let stale = writes::apply_approval(&toolbox, update.id, "alice", false).await;
+    let message = match stale {
+        Err(e @ writes::ApplyError::Stale { .. }) => e.to_string(),
+        other => panic!("not refused as stale: {other:?}"),
+    };
+    assert!(
+        message.contains("priority: now Low") && message.contains("-> proposed High"),
+        "{message}"
+    );
+    assert_eq!(
+        setup.backend.sandbox.admin().ticket(&id).unwrap()["priority"],
+        "Low",
+        "the person's choice stands"
+    );
+    let kept = setup.store.get_approval(update.id).await.unwrap().unwrap();
+    assert_eq!(
+        kept.state,
+        ApprovalState::Approved,
+        "still waiting for a choice"
+    );
+
+    let anyway = writes::apply_approval(&toolbox, update.id, "alice", true)
+        .await
+        .unwrap();
+    assert_eq!(anyway.state, ApprovalState::Applied);
+    assert_eq!(
+        setup.backend.sandbox.admin().ticket(&id).unwrap()["priority"],
+        "High"
+    );
+}
+
+#[tokio::test]
+async fn an_approval_is_applied_only_under_the_connection_it_was_proposed_for() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (wf, _, comment, id) = queued(&setup, &llm).await;
+    setup
+        .store
+        .decide_approval(comment.id, Decision::Approve, "alice", None)
+        .await
+        .unwrap();
+    // What the engine names a real Zoho org (an approval queued in the sandbox must not go there,
+    // nor one queued for Zoho into a sandbox).
+    let mut real = deskhand::embedded::zoho_config_for(&setup.backend.sandbox).unwrap();
+    real.desk_base_url = url::Url::parse("https://desk.zoho.eu/api/v1").unwrap();
+    let real_engine = Engine::new(setup.store.clone(), "test").with_embedded(EmbeddedServer::new(
+        Arc::new(zoho_desk_mcp::catalog::Gateway::new(
+            common::catalog(),
+            zoho_desk_mcp::zoho::ZohoClient::new(real).unwrap(),
+        )),
+    ));
+    let label = real_engine.connection_label(&wf);
+    assert!(label.starts_with("desk.zoho.eu org "), "{label}");
+    let toolbox = approver(&setup, &wf).await.with_connection(label);
+    let refused = writes::apply_approval(&toolbox, comment.id, "alice", false).await;
+    assert!(
+        matches!(refused, Err(writes::ApplyError::WrongConnection { .. })),
+        "{refused:?}"
+    );
+    let kept = setup.store.get_approval(comment.id).await.unwrap().unwrap();
+    assert_eq!(kept.state, ApprovalState::Approved);
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(
+        comments_containing(&state, &id, &note_for(&id)),
+        0,
+        "nothing sent"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_assignment_leaves_a_private_note_once() {
+    let setup = setup(SandboxConfig::default()).await;
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let wf = workflow(&llm, 1, "approve", "");
+    let toolbox = approver(&setup, &wf).await;
+    let id = setup.backend.sandbox.admin().state_json()["tickets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approval = setup
+        .store
+        .queue_approval(&NewApproval {
+            run_id: Some(toolbox.run_id()),
+            workflow: wf.name.clone(),
+            item_key: id.clone(),
+            tool: "update_a_zoho_desk_ticket_by_id".into(),
+            arguments: json!({ "id": id, "assigneeId": "424242" }),
+            connection: Some(toolbox.connection().to_owned()),
+            names: Some(json!({ "424242": "Dana Scully" })),
+            ..NewApproval::default()
+        })
+        .await
+        .unwrap();
+    assert!(writes::is_assignment(&approval));
+    let rejected = setup
+        .store
+        .decide_approval(approval.id, Decision::Reject, "ops", Some("wrong team"))
+        .await
+        .unwrap();
+    writes::note_rejection(&toolbox, &rejected).await.unwrap();
+    writes::note_rejection(&toolbox, &rejected).await.unwrap();
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(
+        comments_containing(
+            &state,
+            &id,
+            "ops rejected the proposed assignment (assignee Dana Scully)"
+        ),
+        1
+    );
+    assert_eq!(
+        comments_containing(&state, &id, "Reviewer's note: wrong team"),
+        1
+    );
+    let ticket = setup.backend.sandbox.admin().ticket(&id).unwrap();
+    assert_ne!(ticket["assigneeId"], "424242");
+}
+
+#[tokio::test]
+async fn a_dry_run_leaves_the_items_it_previewed_due() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let mut wf = workflow(&llm, 2, "dry_run", "");
+    let preview = run(&setup, &wf).await;
+    assert!(preview.is_success(), "{preview:#?}");
+    assert_eq!(preview.items.len(), 2);
+    wf.writes = deskhand::workflow::WritePolicy::Apply;
+    let real = run(&setup, &wf).await;
+    let sorted = |report: &RunReport| {
+        let mut ids = ticket_ids(report);
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        sorted(&real),
+        sorted(&preview),
+        "the real run works the tickets that were previewed"
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    for id in ticket_ids(&real) {
+        assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    }
+}
+
+#[tokio::test]
+async fn run_with_a_ticket_works_that_ticket_again() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let wf = workflow(&llm, 1, "approve", "");
+    let first = run(&setup, &wf).await;
+    assert_eq!(first.items.len(), 1);
+    let id = first.items[0].key.clone();
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let mut again = RunRequest::new(Trigger::Cli);
+    again.limit = Some(1);
+    let skipped = setup
+        .engine
+        .run(&wf, &decider, again.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(
+        !ticket_ids(&skipped).contains(&id),
+        "a plain run does not take the handled ticket again"
+    );
+    let number = setup.backend.sandbox.admin().ticket(&id).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for wanted in [id.clone(), format!("#{number}")] {
+        let mut one = RunRequest::new(Trigger::Cli);
+        one.ticket = Some(wanted.clone());
+        let report = setup.engine.run(&wf, &decider, one, &Quiet).await.unwrap();
+        assert!(report.is_success(), "{wanted}: {report:#?}");
+        assert_eq!(ticket_ids(&report), vec![id.clone()], "{wanted}");
+    }
+    let mut missing = RunRequest::new(Trigger::Cli);
+    missing.ticket = Some("no-such-ticket".into());
+    let report = setup
+        .engine
+        .run(&wf, &decider, missing, &Quiet)
+        .await
+        .unwrap();
+    assert!(!report.is_success());
+    assert!(report.items.is_empty());
+}
+
+/// A webhook receiver on loopback: answers `fail_first` requests with 503, then 200; keeps the
+/// bodies it was sent.
+async fn receiver(fail_first: usize) -> (String, Arc<std::sync::Mutex<Vec<(u16, Value)>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                let status = if log.len() < fail_first { 503 } else { 200 };
+                log.push((status, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+fn notifying_engine(setup: &Setup, hook: &str) -> Engine {
+    let hook = hook.to_owned();
+    Engine::new(setup.store.clone(), "test")
+        .with_embedded(EmbeddedServer::new(setup.backend.gateway.clone()))
+        .with_env(Arc::new(move |name| match name {
+            "TEST_HOOK" => Some(hook.clone()),
+            "DESKHAND_CONSOLE_URL" => Some("http://console.example:8470".into()),
+            _ => None,
+        }))
+}
+
+#[tokio::test]
+async fn a_run_that_leaves_approvals_pending_posts_one_summary_retried_until_it_lands() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    let (hook, seen) = receiver(1).await;
+    let engine = notifying_engine(&setup, &hook);
+    let wf = workflow(
+        &llm,
+        1,
+        "approve",
+        "notify: { webhook_url_env: TEST_HOOK }\n",
+    );
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let report = engine
+        .run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report:#?}");
+    let id = report.items[0].key.clone();
+    let number = setup.backend.sandbox.admin().ticket(&id).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..100 {
+        if seen.lock().unwrap().iter().any(|(s, _)| *s == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![503, 200],
+        "retried after the 503, then delivered once"
+    );
+    let text = got[1].1["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("2 write(s) on 1 ticket(s)"), "{text}");
+    assert!(text.contains(&format!("#{number}")), "{text}");
+    assert!(
+        text.contains("http://console.example:8470/approvals"),
+        "{text}"
+    );
+
+    // The next run queues the next ticket's writes: one more summary, about that run.
+    let next = engine
+        .run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(next.items.len(), 1);
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A run that leaves nothing pending says nothing.
+    let mut quiet = wf.clone();
+    quiet.writes = deskhand::workflow::WritePolicy::DryRun;
+    engine
+        .run(&quiet, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        3,
+        "one summary per run with pending approvals: {got:?}"
+    );
+    let text = got[2].1["text"].as_str().unwrap();
+    assert!(text.contains(&format!("run {} ", next.run.id)), "{text}");
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_answers_does_not_hold_the_run_up() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let engine = notifying_engine(&setup, &hook);
+    let wf = workflow(
+        &llm,
+        1,
+        "approve",
+        "notify: { webhook_url_env: TEST_HOOK }\n",
+    );
+    let decider = Decider::for_workflow(&wf, |_| None).unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(8),
+        engine.run(&wf, &decider, RunRequest::new(Trigger::Cli), &Quiet),
+    )
+    .await
+    .expect("the run finishes while the webhook hangs")
+    .unwrap();
+    assert!(report.is_success());
+    held.abort();
 }

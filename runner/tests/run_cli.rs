@@ -473,3 +473,200 @@ async fn a_dry_run_and_its_history_show_the_credits_spent() {
         "{text}"
     );
 }
+
+/// Bulk decisions through the binary: a bulk selection is not decided without a confirmation
+/// (`--yes` when input is not a terminal); `--ticket` takes one ticket's writes, `--all-pending`
+/// the rest; listings name tickets by number.
+#[tokio::test]
+async fn bulk_approvals_need_a_confirmation_and_decide_per_ticket() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("bulk");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        2,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("bulk", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir])
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let pending = |cli: &dyn Fn(&[&str]) -> tokio::process::Command| {
+        let mut cmd = cli(&["approvals", "list", "--json"]);
+        async move {
+            let out = cmd.output().await.unwrap();
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let queued = pending(&cli).await;
+    assert_eq!(queued.as_array().unwrap().len(), 4, "{queued}");
+    let first = queued[0]["item_key"].as_str().unwrap().to_owned();
+    let number = sandbox.admin().ticket(&first).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed = cli(&["approvals", "list"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(&format!("#{number}")), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+
+    let unconfirmed = cli(&["approvals", "reject", "--all-pending"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!unconfirmed.status.success());
+    let stderr = String::from_utf8_lossy(&unconfirmed.stderr);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(
+        pending(&cli).await.as_array().unwrap().len(),
+        4,
+        "nothing decided"
+    );
+
+    let one_ticket = cli(&["approvals", "approve", "--ticket", &number, "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        one_ticket.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one_ticket.stderr)
+    );
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &first, &note_for(&first)),
+        1
+    );
+    let rest = pending(&cli).await;
+    assert_eq!(rest.as_array().unwrap().len(), 2);
+    assert!(
+        rest.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["item_key"] != first.as_str())
+    );
+    let second = rest[0]["item_key"].as_str().unwrap().to_owned();
+
+    let all = cli(&["approvals", "reject", "--all-pending", "--yes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert_eq!(pending(&cli).await, serde_json::json!([]));
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &second, &note_for(&second)),
+        0
+    );
+}
+
+/// A failed apply is not the end of a reviewed change: `approvals retry` applies it later, once.
+#[tokio::test]
+async fn a_failed_apply_is_retried_through_the_binary_and_sends_once() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("retry");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        1,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("retry", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir]);
+        cmd
+    };
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = cli(&["approvals", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let queued: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let comment = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tool"] == "create_a_zoho_desk_ticket_comment")
+        .unwrap()
+        .clone();
+    let id = comment["id"].to_string();
+    let ticket = comment["item_key"].as_str().unwrap().to_owned();
+
+    sandbox.admin().set_faults(FaultPlan {
+        seed: None,
+        rules: vec![
+            FaultRule::status(503)
+                .method("POST")
+                .path_prefix("/api/v1/tickets/"),
+        ],
+    });
+    let failed = cli(&["approvals", "approve", &id]).output().await.unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains(&format!("approvals retry {id}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    sandbox.admin().clear_faults();
+    let retried = cli(&["approvals", "retry", &id]).output().await.unwrap();
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    let again = cli(&["approvals", "retry", &id]).output().await.unwrap();
+    assert!(
+        !again.status.success(),
+        "an applied approval is not retried"
+    );
+    assert_eq!(
+        comments_containing(&sandbox.admin().state_json(), &ticket, &note_for(&ticket)),
+        1
+    );
+}

@@ -8,6 +8,7 @@ use deskhand::store::{
     ApprovalState, Decision, IntentState, NewApproval, NewRun, StoreError, Trigger,
 };
 use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test]
 async fn intents_are_idempotent_by_key_and_pending_until_settled() {
@@ -197,6 +198,7 @@ async fn approvals_are_decided_once_then_applied() {
             tool: "update_a_zoho_desk_ticket_by_id".into(),
             arguments: args.clone(),
             reason: Some("billing question".into()),
+            ..NewApproval::default()
         };
         let approval = store.queue_approval(&new).await.unwrap();
         assert_eq!(approval.state, ApprovalState::Pending, "{name}");
@@ -254,31 +256,56 @@ async fn approvals_are_decided_once_then_applied() {
             "{name}: the first decision stands"
         );
 
-        // Only an approved write can be applied, once.
+        // Only an approved write can be claimed and applied, once, by its claimant.
         let early = store
-            .mark_approval(other.id, ApprovalState::Applied, &json!({}))
+            .claim_approval(other.id, "carol", Duration::from_secs(60))
             .await;
         assert!(
-            matches!(early, Err(StoreError::ApprovalState { .. })),
+            matches!(early, Err(StoreError::ApprovalState { ref state, .. }) if state == "pending"),
             "{name}: {early:?}"
         );
+        let claimed = store
+            .claim_approval(approval.id, "carol", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.state, ApprovalState::Applying, "{name}");
+        assert_eq!(claimed.attempts, 1, "{name}");
+        let not_mine = store
+            .mark_approval(approval.id, "dave", ApprovalState::Applied, &json!({}))
+            .await;
+        assert!(
+            matches!(not_mine, Err(StoreError::ApprovalState { .. })),
+            "{name}: {not_mine:?}"
+        );
         let applied = store
-            .mark_approval(approval.id, ApprovalState::Applied, &json!({"status": 200}))
+            .mark_approval(
+                approval.id,
+                "carol",
+                ApprovalState::Applied,
+                &json!({"status": 200}),
+            )
             .await
             .unwrap();
         assert_eq!(applied.state, ApprovalState::Applied, "{name}");
         assert_eq!(applied.result, Some(json!({"status": 200})), "{name}");
         assert!(
             store
-                .mark_approval(approval.id, ApprovalState::Failed, &json!({}))
+                .mark_approval(approval.id, "carol", ApprovalState::Failed, &json!({}))
                 .await
                 .is_err(),
             "{name}"
         );
         assert!(
+            store
+                .claim_approval(approval.id, "carol", Duration::from_secs(60))
+                .await
+                .is_err(),
+            "{name}: an applied write is not claimed again"
+        );
+        assert!(
             matches!(
                 store
-                    .mark_approval(approval.id, ApprovalState::Pending, &json!({}))
+                    .mark_approval(approval.id, "carol", ApprovalState::Pending, &json!({}))
                     .await,
                 Err(StoreError::Invalid(_))
             ),
@@ -347,7 +374,7 @@ async fn two_reviewers_deciding_at_once_get_one_decision() {
                     item_key: format!("t{i}"),
                     tool: "update_a_zoho_desk_ticket_by_id".into(),
                     arguments: json!({}),
-                    reason: None,
+                    ..NewApproval::default()
                 })
                 .await
                 .unwrap();
@@ -357,5 +384,103 @@ async fn two_reviewers_deciding_at_once_get_one_decision() {
             );
             assert!(x.is_ok() != y.is_ok(), "{name}: {x:?} / {y:?}");
         }
+    }
+}
+
+/// One approved write, queued and approved under `wf`.
+async fn approved_one(store: &deskhand::store::Store, wf: &str, item: &str) -> i64 {
+    let approval = store
+        .queue_approval(&NewApproval {
+            workflow: wf.to_owned(),
+            item_key: item.to_owned(),
+            tool: "create_a_zoho_desk_ticket_comment".into(),
+            arguments: json!({"ticketId": item, "content": "hello"}),
+            ..NewApproval::default()
+        })
+        .await
+        .unwrap();
+    store
+        .decide_approval(approval.id, Decision::Approve, "alice", None)
+        .await
+        .unwrap();
+    approval.id
+}
+
+/// Two approvers (two processes: two pools) applying the same approval at once: exactly one
+/// claims it, so exactly one sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvers_claim_an_approval_once() {
+    for backend in store_backends() {
+        let name = backend.name;
+        let a = backend.open().await;
+        let b = backend.open().await;
+        let wf = unique_name("claim-race");
+        for i in 0..20 {
+            let id = approved_one(&a, &wf, &format!("t{i}")).await;
+            let (x, y) = tokio::join!(
+                a.claim_approval(id, "alice", Duration::from_secs(60)),
+                b.claim_approval(id, "bob", Duration::from_secs(60)),
+            );
+            assert!(x.is_ok() != y.is_ok(), "{name}: {x:?} / {y:?}");
+            let loser = if x.is_ok() { y } else { x };
+            assert!(
+                matches!(loser, Err(StoreError::ApprovalState { ref state, .. }) if state == "applying"),
+                "{name}: {loser:?}"
+            );
+        }
+    }
+}
+
+/// A failed apply is claimed again (the retry), once; a stale claim (its holder died) lapses.
+#[tokio::test]
+async fn a_failed_or_abandoned_apply_can_be_claimed_again() {
+    for backend in store_backends() {
+        let name = backend.name;
+        let clock = deskhand::store::ManualClock::new(1_000_000);
+        let store = backend
+            .open()
+            .await
+            .with_clock(deskhand::store::Clock::Manual(clock.clone()));
+        let wf = unique_name("claim-retry");
+        let id = approved_one(&store, &wf, "t1").await;
+        store
+            .claim_approval(id, "alice", Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .mark_approval(id, "alice", ApprovalState::Failed, &json!({"status": 503}))
+            .await
+            .unwrap();
+        let retry = store
+            .claim_approval(id, "bob", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            (retry.state, retry.attempts),
+            (ApprovalState::Applying, 2),
+            "{name}"
+        );
+        assert!(
+            store
+                .claim_approval(id, "carol", Duration::from_secs(60))
+                .await
+                .is_err(),
+            "{name}: held while the claim lives"
+        );
+        clock.advance(Duration::from_secs(61));
+        let taken = store
+            .claim_approval(id, "carol", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(taken.claimed_by.as_deref(), Some("carol"), "{name}");
+        assert!(
+            store
+                .mark_approval(id, "bob", ApprovalState::Applied, &json!({}))
+                .await
+                .is_err(),
+            "{name}: the lapsed claimant settles nothing"
+        );
+        let released = store.release_approval(id, "carol").await.unwrap();
+        assert_eq!(released.state, ApprovalState::Approved, "{name}");
     }
 }

@@ -32,7 +32,7 @@ fn good_file_prints_ok_with_a_summary_and_exits_zero() {
     assert_eq!(lines.len(), 1, "{text}");
     assert!(
         lines[0].starts_with(
-            "ok  valid/full.yaml (triage-and-assign: 3 tools, schedule */15 * * * * Europe/Berlin, next run 20"
+            "ok  valid/full.yaml (triage-and-assign: 3 tools, writes apply, schedule */15 * * * * Europe/Berlin, next run 20"
         ),
         "{text}"
     );
@@ -49,7 +49,7 @@ fn bad_file_prints_the_error_and_exits_one() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stdout(&out),
-        "ok  valid/minimal.yaml (backlog-summary: 1 tool, no schedule)\n\
+        "ok  valid/minimal.yaml (backlog-summary: 1 tool, writes approve, no schedule)\n\
          err invalid/unknown-tool.yaml:6:5: tools: unknown tool `get_single_zoho_desk_tickets_by_id`; did you mean `get_single_zoho_desk_ticket_by_id`?\n"
     );
 }
@@ -61,7 +61,7 @@ fn workflows_dir_checks_every_file_and_notes_unchecked_remote_tools() {
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains(
-        "ok  valid/remote.yml (remote-summary: 1 tool, tools not checked: url MCP connection, listed when connected, no schedule)"
+        "ok  valid/remote.yml (remote-summary: 1 tool, tools not checked: url MCP connection, listed when connected, writes approve, no schedule)"
     ));
 
     let out = validate(&["--workflows", "invalid"]);

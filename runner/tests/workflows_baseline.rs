@@ -583,3 +583,14 @@ async fn inputs_narrow_the_selection_and_empty_inputs_do_not() {
             .all(|i| all[&i.key]["departmentId"] == department)
     );
 }
+
+/// A scheduler pointed at a real org changes nothing until someone approves or opts in with
+/// `writes: apply` (the demo and eval force apply on their throwaway sandboxes).
+#[test]
+fn the_shipped_workflows_queue_their_writes_for_approval() {
+    for name in ["triage-and-assign.yaml", "kb-grounded-reply.yaml"] {
+        let workflow = Workflow::load(&repo().join("workflows").join(name), &*common::catalog())
+            .unwrap_or_else(|e| panic!("{name} loads: {e}"));
+        assert_eq!(workflow.writes, WritePolicy::Approve, "{name}");
+    }
+}

@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod decide;
 pub mod output;
+pub mod proposal;
 pub mod reconcile;
 pub mod run_context;
 pub mod toolbox;

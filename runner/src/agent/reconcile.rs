@@ -137,7 +137,7 @@ fn created_ms(entry: &Value) -> Option<i64> {
 }
 
 /// Zoho answers ids as strings and may echo numbers as strings; compare by text for scalars.
-fn same_value(have: &Value, want: &Value) -> bool {
+pub(crate) fn same_value(have: &Value, want: &Value) -> bool {
     match (have, want) {
         (Value::Object(h), Value::Object(w)) => w
             .iter()
@@ -155,7 +155,7 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn id_text(value: &Value) -> Option<String> {
+pub(crate) fn id_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Value::Number(n) => Some(n.to_string()),

@@ -94,6 +94,11 @@ pub struct Toolbox {
     /// Every tool the server lists (the runner's own reads need not be in the allow-list).
     server: HashMap<String, ToolInfo>,
     pub(crate) observer: Arc<dyn RetryObserver>,
+    /// The helpdesk this toolbox writes to ([`crate::engine::Engine::connection_label`]): what
+    /// an approval is bound to.
+    connection: String,
+    /// Department, team and agent names by id, read once per run for the approvals it queues.
+    pub(crate) directory: tokio::sync::OnceCell<HashMap<String, String>>,
 }
 
 /// Settings of a [`Toolbox`] beyond the session.
@@ -147,6 +152,7 @@ impl Toolbox {
                 tools: missing,
             });
         }
+        let connection = session.target().to_owned();
         Ok(Toolbox {
             session,
             gate,
@@ -158,6 +164,8 @@ impl Toolbox {
             allowed,
             server,
             observer: config.observer,
+            connection,
+            directory: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -167,6 +175,16 @@ impl Toolbox {
 
     pub fn run_id(&self) -> RunId {
         self.run_id
+    }
+
+    /// Names the helpdesk this toolbox reaches, for binding approvals to it.
+    pub fn with_connection(mut self, connection: impl Into<String>) -> Self {
+        self.connection = connection.into();
+        self
+    }
+
+    pub fn connection(&self) -> &str {
+        &self.connection
     }
 
     pub fn policy(&self) -> WritePolicy {

@@ -14,10 +14,13 @@ use sha2::{Digest, Sha256};
 
 use crate::mcp::ToolOutcome as McpOutcome;
 use crate::retry::CallOutcome;
-use crate::store::{ApprovalState, Intent, IntentState, NewApproval, StoreError, ToolOutcome};
+use crate::store::{
+    Approval, ApprovalState, Intent, IntentState, NewApproval, StoreError, ToolOutcome,
+};
 use crate::workflow::WritePolicy;
 
-use super::reconcile::{self, Landing};
+use super::proposal::{self, Drift, Proposal};
+use super::reconcile::{self, ADD_COMMENT, Landing, UPDATE_TICKET};
 use super::toolbox::{Halt, ItemTools, ToolReply, Toolbox, answer_to_reply};
 
 /// The idempotency key of the `ordinal`-th call of `tool` for one item version.
@@ -114,9 +117,13 @@ pub(crate) async fn write(
                     "a reviewer rejected this write for this ticket; do not try it again",
                 ),
                 _ => {
-                    if intent.state != IntentState::Queued {
+                    // A queued intent has its approval already: queuing it again returns that.
+                    let described = if intent.state == IntentState::Queued {
+                        Proposal::default()
+                    } else {
                         store.mark_intent(&key, IntentState::Queued, None).await?;
-                    }
+                        proposal::describe(toolbox, name, &args).await
+                    };
                     let approval = store
                         .queue_approval(&NewApproval {
                             intent_id: Some(intent.id),
@@ -125,7 +132,11 @@ pub(crate) async fn write(
                             item_key: tools.item_key.clone(),
                             tool: name.to_owned(),
                             arguments: args_value.clone(),
-                            reason: None,
+                            connection: Some(toolbox.connection().to_owned()),
+                            base: described.base,
+                            ticket: described.ticket,
+                            names: described.names,
+                            ..NewApproval::default()
                         })
                         .await?;
                     ToolReply::ok(json!({
@@ -375,24 +386,95 @@ fn already_applied(intent: &Intent) -> ToolReply {
     }))
 }
 
-/// Applies an approved write: the intent it was queued under is sent (or, after a crash in the
-/// middle of an earlier `approve`, checked against Zoho first), and the approval marked.
+/// How long a claim to apply an approval holds before another approver may take it over (the
+/// holder crashed). Longer than any apply, including waits for a rate limit's reset.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Refuses an approval proposed for another helpdesk than the one `toolbox` reaches.
+pub fn check_connection(toolbox: &Toolbox, approval: &Approval) -> Result<(), ApplyError> {
+    match &approval.connection {
+        Some(proposed) if proposed != toolbox.connection() => Err(ApplyError::WrongConnection {
+            id: approval.id,
+            proposed: proposed.clone(),
+            current: toolbox.connection().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an approval whose ticket a person changed since the proposal.
+pub async fn check_fresh(toolbox: &Toolbox, approval: &Approval) -> Result<(), ApplyError> {
+    match proposal::drift(toolbox, approval).await {
+        Ok(drift) if drift.is_empty() => Ok(()),
+        Ok(drift) => Err(ApplyError::Stale {
+            id: approval.id,
+            ticket: approval.ticket_number(),
+            diff: proposal::describe_drift(approval, &drift),
+            drift,
+        }),
+        Err(reason) => Err(ApplyError::Unchecked {
+            id: approval.id,
+            reason,
+        }),
+    }
+}
+
+/// Applies an approved (or failed, to retry it) write: `claimant` claims it first, so of two
+/// approvers applying at once one sends and the other is told it is being applied. The intent it
+/// was queued under is sent (or, after a crash in the middle of an earlier apply, checked
+/// against Zoho first). Unless `anyway`, a ticket changed since the proposal is refused and
+/// the approval stays approved.
 pub async fn apply_approval(
     toolbox: &Toolbox,
     approval_id: i64,
-) -> Result<crate::store::Approval, ApplyError> {
+    claimant: &str,
+    anyway: bool,
+) -> Result<Approval, ApplyError> {
     let store = toolbox.store();
     let approval = store
         .get_approval(approval_id)
         .await?
         .ok_or(ApplyError::Store(StoreError::ApprovalNotFound(approval_id)))?;
-    if approval.state != ApprovalState::Approved {
-        return Err(ApplyError::Store(StoreError::ApprovalState {
-            id: approval_id,
-            state: approval.state.to_string(),
-            expected: "approved",
-        }));
+    check_connection(toolbox, &approval)?;
+    let claimed = store
+        .claim_approval(approval_id, claimant, CLAIM_LEASE)
+        .await?;
+    match send_claimed(toolbox, &claimed, anyway).await {
+        Ok(reply) => {
+            let state = if reply.ok {
+                ApprovalState::Applied
+            } else {
+                ApprovalState::Failed
+            };
+            Ok(store
+                .mark_approval(approval_id, claimant, state, &reply.content)
+                .await?)
+        }
+        Err(error @ (ApplyError::Stale { .. } | ApplyError::Unchecked { .. })) => {
+            store.release_approval(approval_id, claimant).await?;
+            Err(error)
+        }
+        Err(error) => {
+            // Failed, so `approvals retry` can take it again; the intent says how far it got.
+            store
+                .mark_approval(
+                    approval_id,
+                    claimant,
+                    ApprovalState::Failed,
+                    &json!({ "error": error.to_string() }),
+                )
+                .await?;
+            Err(error)
+        }
     }
+}
+
+async fn send_claimed(
+    toolbox: &Toolbox,
+    approval: &Approval,
+    anyway: bool,
+) -> Result<ToolReply, ApplyError> {
+    let store = toolbox.store();
     let args = approval.arguments.as_object().cloned().unwrap_or_default();
     let intent = match approval.intent_id {
         Some(id) => store.get_intent_by_id(id).await?,
@@ -401,7 +483,7 @@ pub async fn apply_approval(
     let intent = match intent {
         Some(intent) => intent,
         None => {
-            let key = format!("approval-{approval_id}");
+            let key = format!("approval-{}", approval.id);
             store
                 .record_intent(
                     &key,
@@ -414,53 +496,43 @@ pub async fn apply_approval(
         }
     };
     let key = intent.idempotency_key.clone();
-    let reply = match intent.state {
-        IntentState::Succeeded | IntentState::Reconciled => already_applied(&intent),
-        IntentState::Sent | IntentState::Recorded => match reconcile::check(toolbox, &intent).await
-        {
-            Landing::Landed(found) => {
-                let settled = store
-                    .mark_intent(&key, IntentState::Reconciled, Some(&found))
-                    .await?;
-                already_applied(&settled)
+    match intent.state {
+        IntentState::Succeeded | IntentState::Reconciled => return Ok(already_applied(&intent)),
+        IntentState::Sent | IntentState::Recorded => {
+            match reconcile::check(toolbox, &intent).await {
+                Landing::Landed(found) => {
+                    let settled = store
+                        .mark_intent(&key, IntentState::Reconciled, Some(&found))
+                        .await?;
+                    return Ok(already_applied(&settled));
+                }
+                Landing::NotLanded => {}
+                Landing::Unknown(reason) => {
+                    return Err(ApplyError::Halt(Halt::Unsettled {
+                        tool: approval.tool.clone(),
+                        reason,
+                    }));
+                }
             }
-            Landing::NotLanded => {
-                store
-                    .reopen_intent(&key, toolbox.run_id(), &approval.arguments)
-                    .await?;
-                send_recorded(toolbox, &key, &approval.tool, args, None).await?
-            }
-            Landing::Unknown(reason) => {
-                return Err(ApplyError::Halt(Halt::Unsettled {
-                    tool: approval.tool.clone(),
-                    reason,
-                }));
-            }
-        },
-        IntentState::Queued | IntentState::Failed => {
-            store
-                .reopen_intent(&key, toolbox.run_id(), &approval.arguments)
-                .await?;
-            send_recorded(toolbox, &key, &approval.tool, args, None).await?
         }
+        IntentState::Queued | IntentState::Failed => {}
         IntentState::DryRun | IntentState::Rejected => {
-            ToolReply::error(format!("the write is {}", intent.state))
+            return Ok(ToolReply::error(format!("the write is {}", intent.state)));
         }
-    };
-    let state = if reply.ok {
-        ApprovalState::Applied
-    } else {
-        ApprovalState::Failed
-    };
-    Ok(store
-        .mark_approval(approval_id, state, &reply.content)
-        .await?)
+    }
+    if !anyway {
+        check_fresh(toolbox, approval).await?;
+    }
+    store
+        .reopen_intent(&key, toolbox.run_id(), &approval.arguments)
+        .await?;
+    Ok(send_recorded(toolbox, &key, &approval.tool, args, None).await?)
 }
 
 /// Marks a rejected approval's intent so no later run queues the same write again.
 pub async fn reject_intent(
     store: &crate::store::Store,
-    approval: &crate::store::Approval,
+    approval: &Approval,
 ) -> Result<(), StoreError> {
     if let Some(id) = approval.intent_id
         && let Some(intent) = store.get_intent_by_id(id).await?
@@ -477,10 +549,114 @@ pub async fn reject_intent(
     Ok(())
 }
 
+/// Whether an approval assigns its ticket (to an agent, team or department).
+pub fn is_assignment(approval: &Approval) -> bool {
+    approval.tool == UPDATE_TICKET
+        && ["assigneeId", "teamId", "departmentId"]
+            .iter()
+            .any(|f| approval.arguments.get(f).is_some())
+}
+
+/// Leaves a private note on the ticket of a rejected assignment, so whoever opens it in Zoho
+/// sees that a proposal was made and turned down. Sent once per approval (its own intent key).
+pub async fn note_rejection(toolbox: &Toolbox, approval: &Approval) -> Result<(), ApplyError> {
+    let args = approval.arguments.as_object().cloned().unwrap_or_default();
+    let Some(ticket_id) = proposal::ticket_of(&approval.tool, &args) else {
+        return Ok(());
+    };
+    check_connection(toolbox, approval)?;
+    let proposed = approval
+        .changes()
+        .iter()
+        .map(|c| format!("{} {}", field_label(&c.field), approval.named(&c.proposed)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let by = approval.decided_by.as_deref().unwrap_or("a reviewer");
+    let mut text = format!(
+        "deskhand: {by} rejected the proposed assignment ({proposed}); the ticket was left as it was."
+    );
+    if let Some(note) = approval.note.as_deref().filter(|n| !n.trim().is_empty()) {
+        text.push_str(&format!("\nReviewer's note: {note}"));
+    }
+    let note_args = json!({
+        "ticketId": ticket_id,
+        "isPublic": false,
+        "contentType": "plainText",
+        "content": text,
+    });
+    let key = format!("rejection-note-{}", approval.id);
+    let intent = toolbox
+        .store()
+        .record_intent(
+            &key,
+            toolbox.run_id(),
+            &approval.item_key,
+            ADD_COMMENT,
+            &note_args,
+        )
+        .await?;
+    if intent.state.is_final() {
+        return Ok(());
+    }
+    if !intent.created {
+        if let Landing::Landed(found) = reconcile::check(toolbox, &intent).await {
+            toolbox
+                .store()
+                .mark_intent(&key, IntentState::Reconciled, Some(&found))
+                .await?;
+            return Ok(());
+        }
+        toolbox
+            .store()
+            .reopen_intent(&key, toolbox.run_id(), &intent.arguments)
+            .await?;
+    }
+    let sent_args = intent.arguments.as_object().cloned().unwrap_or_default();
+    let reply = send_recorded(toolbox, &key, ADD_COMMENT, sent_args, None).await?;
+    if reply.ok {
+        Ok(())
+    } else {
+        Err(ApplyError::Note(reply.to_text()))
+    }
+}
+
+/// A ticket field as a reviewer names it.
+pub fn field_label(field: &str) -> &str {
+    match field {
+        "assigneeId" => "assignee",
+        "teamId" => "team",
+        "departmentId" => "department",
+        other => other,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Halt(#[from] Halt),
+    #[error(
+        "approval {id} was proposed for {proposed}, not {current}; apply it with the connection it was proposed for"
+    )]
+    WrongConnection {
+        id: i64,
+        proposed: String,
+        current: String,
+    },
+    #[error(
+        "approval {id} is stale: ticket #{ticket} changed since the proposal ({diff}); approve it with --anyway to apply it regardless, or reject it"
+    )]
+    Stale {
+        id: i64,
+        ticket: String,
+        diff: String,
+        drift: Vec<Drift>,
+    },
+    #[error(
+        "approval {id} was not applied: the ticket could not be checked for changes since the proposal ({reason}); try again, or approve it with --anyway"
+    )]
+    Unchecked { id: i64, reason: String },
+    #[error("the note was not added: {0}")]
+    Note(String),
 }

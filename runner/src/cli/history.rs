@@ -85,6 +85,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 r.workflow.clone(),
                 r.trigger.to_string(),
                 r.status.to_string(),
+                write_mode(r),
                 format!("{}/{}", r.counts.succeeded, r.counts.total),
                 r.counts.failed.to_string(),
                 r.model.clone().unwrap_or_default(),
@@ -107,6 +108,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 "workflow",
                 "trigger",
                 "status",
+                "writes",
                 "ok/items",
                 "failed",
                 "decider",
@@ -121,10 +123,20 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The write mode a run worked under (recorded in its summary when it finished).
+fn write_mode(run: &crate::store::Run) -> String {
+    run.summary
+        .as_ref()
+        .and_then(|s| s.get("writes"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
+}
+
 fn render_detail(detail: &RunDetail) -> String {
     let run = &detail.run;
     let mut out = format!(
-        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}\nitems: {} succeeded, {} failed, {} skipped of {}; {}\n",
+        "run {} of {} ({}), {}; started {} UTC, took {}\ndecider: {}{}, writes {}\nitems: {} succeeded, {} failed, {} skipped of {}; {}\n",
         run.id,
         run.workflow,
         run.trigger,
@@ -135,6 +147,7 @@ fn render_detail(detail: &RunDetail) -> String {
             .unwrap_or_else(|| "(running)".into()),
         run.model.clone().unwrap_or_default(),
         if run.llm_used { "" } else { " (no LLM)" },
+        write_mode(run),
         run.counts.succeeded,
         run.counts.failed,
         run.counts.skipped,

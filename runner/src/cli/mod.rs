@@ -1,8 +1,9 @@
 //! The command line: one module per subcommand, each a thin layer over the library.
 
-mod approvals;
+pub(crate) mod approvals;
 pub mod backend;
 mod connect;
+mod console;
 mod demo;
 mod doctor;
 mod eval;
@@ -67,6 +68,8 @@ enum Command {
     History(history::HistoryArgs),
     /// Review the writes queued under `writes: approve`: list, show, approve (applies it), reject.
     Approvals(approvals::ApprovalsArgs),
+    /// The review console: runs, a ticket's history and the approvals queue in the browser.
+    Console(console::ConsoleArgs),
     /// Work items: list them (deferred, failed, abandoned...) and retry them.
     Items(items::ItemsArgs),
     /// Score a workflow on a labelled dataset: routing accuracy, grounded replies, tokens, time.
@@ -96,5 +99,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Items(args) => items::run(args).await,
         Command::Connect(args) => connect::run(args).await,
         Command::Doctor(args) => doctor::run(args).await,
+        Command::Console(args) => console::run(args).await,
     }
 }

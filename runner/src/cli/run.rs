@@ -22,9 +22,16 @@ pub struct RunArgs {
     /// Override an input: --set department=Billing (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     set: Vec<(String, String)>,
-    /// Record writes instead of sending them, whatever the workflow says.
-    #[arg(long)]
+    /// Record writes instead of sending them, whatever the workflow says (--writes dry_run).
+    #[arg(long, conflicts_with = "writes")]
     dry_run: bool,
+    /// What happens to writes in this run, whatever the workflow says: apply (send them),
+    /// approve (queue them for `deskhand approvals`) or dry_run (record them only).
+    #[arg(long, value_name = "MODE", value_parser = parse_writes)]
+    writes: Option<WritePolicy>,
+    /// Work this one ticket (its id or number), even if an earlier run handled it.
+    #[arg(long, value_name = "N")]
+    ticket: Option<String>,
     /// Work on at most N items.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     limit: Option<u32>,
@@ -42,6 +49,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         workflow.writes = WritePolicy::DryRun;
     }
+    if let Some(writes) = args.writes {
+        workflow.writes = writes;
+    }
+    if args.ticket.is_some() && workflow.for_each.is_none() {
+        anyhow::bail!(
+            "--ticket needs a workflow with `for_each`; `{}` has none",
+            workflow.name
+        );
+    }
     let decider = Decider::for_workflow(&workflow, |k| std::env::var(k).ok())?;
     let store = backend::store(&args.backend).await?;
     let (embedded, _sandbox) =
@@ -53,6 +69,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut request = RunRequest::new(Trigger::Cli);
     request.limit = args.limit;
+    request.ticket = args.ticket.clone();
     let stop = request.stop.clone();
     let abort = request.abort.clone();
     tokio::spawn(async move {
@@ -92,6 +109,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn parse_writes(text: &str) -> Result<WritePolicy, String> {
+    match text {
+        "apply" => Ok(WritePolicy::Apply),
+        "approve" => Ok(WritePolicy::Approve),
+        "dry_run" | "dry-run" => Ok(WritePolicy::DryRun),
+        other => Err(format!(
+            "unknown write mode {other:?} (expected apply, approve or dry_run)"
+        )),
+    }
 }
 
 /// The table printed after a run.

@@ -114,6 +114,7 @@ fn summary(w: &Workflow, now: chrono::DateTime<chrono::Utc>) -> String {
             "tools not checked: {kind} MCP connection, listed when connected"
         ));
     }
+    parts.push(format!("writes {}", w.writes));
     match &w.schedule {
         Some(s) => {
             let next = w

@@ -29,19 +29,30 @@ use crate::agent::reconcile::{self, Reconciliation};
 use crate::agent::toolbox::ToolboxConfig;
 use crate::agent::{Conversation, DecideRun, Finish, Halt, ItemTools, RunContext, Toolbox};
 use crate::llm::LlmClient;
+use crate::mcp::error::redact_url;
 use crate::mcp::{EmbeddedServer, McpError, McpSession};
 use crate::retry::{GateConfig, RateGate, RetryObserver, RetryPolicy};
 use crate::store::{
     AttemptFinish, AttemptStatus, ItemOutcome, Lease, NewRetry, NewRun, RetryLayer, Run, RunCounts,
     RunFinish, RunId, RunStatus, Store, StoreError, Trigger,
 };
-use crate::workflow::{Mode, RunInfo, Workflow};
+use crate::workflow::{McpConnection, Mode, RunInfo, Workflow, WritePolicy};
 use zoho_desk_mcp::registry::database::Backend;
 
 pub use cost::{CostEstimate, RunCost};
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
 pub use selection::SelectedItem;
+
+fn zoho_label(config: &zoho_desk_mcp::zoho::ZohoConfig) -> String {
+    let host = config.desk_base_url.host_str().unwrap_or_default();
+    let local = matches!(host, "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    if local {
+        format!("sandbox org {}", config.org_id)
+    } else {
+        format!("{host} org {}", config.org_id)
+    }
+}
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -53,6 +64,8 @@ pub struct RunRequest {
     pub run_id: Option<RunId>,
     /// At most this many items (on top of the workflow's `max_items`).
     pub limit: Option<u32>,
+    /// Work this one ticket (id or number) only, even if an earlier run handled it.
+    pub ticket: Option<String>,
     /// Stop taking new items when cancelled; items in flight go on.
     pub stop: CancellationToken,
     /// Abandon items in flight when cancelled: their leases are handed back untouched.
@@ -66,6 +79,7 @@ impl RunRequest {
             scheduled_for: None,
             run_id: None,
             limit: None,
+            ticket: None,
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
         }
@@ -152,6 +166,7 @@ pub struct Engine {
     retry: RetryPolicy,
     gates: Mutex<HashMap<String, RateGate>>,
     observer: Option<Arc<dyn RetryObserver>>,
+    env: crate::notify::EnvLookup,
 }
 
 impl Engine {
@@ -164,7 +179,14 @@ impl Engine {
             retry: RetryPolicy::default(),
             gates: Mutex::new(HashMap::new()),
             observer: None,
+            env: Arc::new(|name| std::env::var(name).ok()),
         }
+    }
+
+    /// Where the engine reads settings it looks up at run time (the notify webhook's URL).
+    pub fn with_env(mut self, env: crate::notify::EnvLookup) -> Self {
+        self.env = env;
+        self
     }
 
     /// The gateway embedded connections use (the sandbox, or Zoho from the environment).
@@ -212,6 +234,23 @@ impl Engine {
             .clone()
     }
 
+    /// Names the helpdesk `workflow` reaches through this engine: an approval proposed under one
+    /// label is applied under the same one only. The embedded server is named by its Zoho org
+    /// and host, a local sandbox (its port changes with every process) by its org alone.
+    pub fn connection_label(&self, workflow: &Workflow) -> String {
+        match &workflow.mcp {
+            McpConnection::Embedded => match &self.embedded {
+                Some(embedded) => zoho_label(embedded.gateway.client().config()),
+                None => match zoho_desk_mcp::zoho::ZohoConfig::from_env() {
+                    Ok(config) => zoho_label(&config),
+                    Err(_) => "zoho (from the environment)".to_owned(),
+                },
+            },
+            McpConnection::Url { url, .. } => format!("mcp {}", redact_url(url)),
+            McpConnection::Command { command, .. } => format!("mcp command {}", command.join(" ")),
+        }
+    }
+
     /// Builds the toolbox a run (or an approval) works with.
     pub async fn toolbox(
         &self,
@@ -234,6 +273,7 @@ impl Engine {
             },
         )
         .await
+        .map(|toolbox| toolbox.with_connection(self.connection_label(workflow)))
     }
 
     /// Runs `workflow` once with `decider`.
@@ -359,6 +399,10 @@ impl Engine {
                 },
             )
             .await?;
+        // Never holds the run up: the summary goes out on a task of its own.
+        if let Err(e) = crate::notify::after_run(workflow, &self.store, run_id, &self.env).await {
+            tracing::warn!(workflow = %workflow.name, error = %e, "could not count the pending approvals to notify about");
+        }
         Ok(RunReport {
             run,
             decider: decider.label(),
@@ -413,59 +457,87 @@ impl Engine {
                 let max = request
                     .limit
                     .map_or(for_each.max_items, |l| l.min(for_each.max_items));
-                let unfinished = self
-                    .store
-                    .resumable_items(&workflow.name, max_attempts)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for (key, payload) in unfinished {
-                    work.push((key, payload));
-                }
-                // Resumed items count against the run's `max_items` like any other.
-                let max = usize::try_from(max).unwrap_or(usize::MAX);
-                let mut due = work.len();
-                let mut pages = selection::Pages::new(&toolbox, for_each, args);
-                while due < max {
-                    let Some(page) = pages.next().await.map_err(|e| e.to_string())? else {
-                        break;
-                    };
-                    let offered = self
-                        .store
+                if let Some(wanted) = &request.ticket {
+                    let item = selection::one_ticket(&toolbox, for_each, wanted)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.store
                         .offer_items(
                             &workflow.name,
-                            &page
-                                .iter()
-                                .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
-                                .collect::<Vec<_>>(),
+                            &[(item.key.clone(), Some(item.fingerprint.clone()))],
                             max_attempts,
                         )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // Asked for by name: due again whatever earlier runs made of it.
+                    self.store
+                        .reopen_item(&workflow.name, &item.key)
                         .await
                         .map_err(|e| e.to_string())?;
                     self.store
                         .remember_payloads(
                             &workflow.name,
-                            &page
-                                .iter()
-                                .map(|s| (s.key.clone(), s.payload.clone()))
-                                .collect::<Vec<_>>(),
+                            &[(item.key.clone(), item.payload.clone())],
                         )
                         .await
                         .map_err(|e| e.to_string())?;
-                    // In the listing's order, not the store's.
-                    for item in page {
-                        if due >= max {
-                            break;
-                        }
-                        if !offered.contains(&item.key) || work.iter().any(|(k, _)| *k == item.key)
-                        {
-                            continue;
-                        }
-                        work.push((item.key, Some(item.payload)));
-                        due += 1;
+                    work.push((item.key, Some(item.payload)));
+                } else {
+                    let unfinished = self
+                        .store
+                        .resumable_items(&workflow.name, max_attempts)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for (key, payload) in unfinished {
+                        work.push((key, payload));
                     }
-                }
-                if let Some(limit) = request.limit {
-                    work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                    // Resumed items count against the run's `max_items` like any other.
+                    let max = usize::try_from(max).unwrap_or(usize::MAX);
+                    let mut due = work.len();
+                    let mut pages = selection::Pages::new(&toolbox, for_each, args);
+                    while due < max {
+                        let Some(page) = pages.next().await.map_err(|e| e.to_string())? else {
+                            break;
+                        };
+                        let offered = self
+                            .store
+                            .offer_items(
+                                &workflow.name,
+                                &page
+                                    .iter()
+                                    .map(|s| (s.key.clone(), Some(s.fingerprint.clone())))
+                                    .collect::<Vec<_>>(),
+                                max_attempts,
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        self.store
+                            .remember_payloads(
+                                &workflow.name,
+                                &page
+                                    .iter()
+                                    .map(|s| (s.key.clone(), s.payload.clone()))
+                                    .collect::<Vec<_>>(),
+                            )
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        // In the listing's order, not the store's.
+                        for item in page {
+                            if due >= max {
+                                break;
+                            }
+                            if !offered.contains(&item.key)
+                                || work.iter().any(|(k, _)| *k == item.key)
+                            {
+                                continue;
+                            }
+                            work.push((item.key, Some(item.payload)));
+                            due += 1;
+                        }
+                    }
+                    if let Some(limit) = request.limit {
+                        work.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                    }
                 }
             }
             None => {
@@ -697,6 +769,11 @@ impl ItemContext<'_> {
         if let Some(e) = &error {
             tracing::warn!(workflow = %workflow.name, item = key, error = %e, "item did not succeed");
         }
+        // A dry run previews: whatever it made of an item, the item stays as due as it was.
+        let end = match end {
+            ItemEnd::Complete(_) if workflow.writes == WritePolicy::DryRun => ItemEnd::Release,
+            other => other,
+        };
         let attempt = store
             .finish_attempt(
                 attempt_id,
@@ -707,6 +784,17 @@ impl ItemContext<'_> {
                 },
             )
             .await?;
+        if let Some(answer) = &output {
+            // The answer explains the writes it queued for approval; reviewers see why.
+            store
+                .annotate_approvals(
+                    run_id,
+                    key,
+                    answer.get("reason").and_then(Value::as_str),
+                    answer.get("confidence").and_then(Value::as_f64),
+                )
+                .await?;
+        }
         let final_status = match end {
             ItemEnd::Complete(outcome) => {
                 let item = store

@@ -26,6 +26,8 @@ pub enum SelectionError {
     NotAList,
     #[error("item {index} of the for_each result has no `{field}` to key it by")]
     NoKey { index: usize, field: String },
+    #[error("there is no ticket with the id or number {0}")]
+    NoTicket(String),
 }
 
 impl SelectionError {
@@ -101,6 +103,56 @@ impl<'a> Pages<'a> {
         Ok(Some(items))
     }
 }
+
+/// The one ticket `run --ticket` names, by id or else by number, as an item of `for_each`.
+pub async fn one_ticket(
+    toolbox: &Toolbox,
+    for_each: &ForEach,
+    wanted: &str,
+) -> Result<SelectedItem, SelectionError> {
+    let wanted = wanted.trim().trim_start_matches('#');
+    let mut query = Map::new();
+    query.insert("ticketId".into(), json!(wanted));
+    let by_id = match toolbox.read(TICKET_CONTEXT, query).await {
+        Ok(context) => context.get("ticket").filter(|t| t.is_object()).cloned(),
+        Err(ReadError::Failed {
+            status: Some(400 | 404 | 422),
+            ..
+        }) => None,
+        Err(e) => return Err(SelectionError::Read(e)),
+    };
+    let ticket = match by_id {
+        Some(ticket) => ticket,
+        None if toolbox.server_tool(SEARCH_TICKETS).is_some() => {
+            let mut query = Map::new();
+            query.insert("ticketNumber".into(), json!(wanted));
+            query.insert("limit".into(), json!(1));
+            let answer = toolbox
+                .read(SEARCH_TICKETS, query)
+                .await
+                .map_err(SelectionError::Read)?;
+            split_page(&answer)
+                .and_then(|(list, _)| list.first().cloned())
+                .ok_or_else(|| SelectionError::NoTicket(wanted.to_owned()))?
+        }
+        None => return Err(SelectionError::NoTicket(wanted.to_owned())),
+    };
+    let key = ticket
+        .get(&for_each.id_field)
+        .and_then(key_text)
+        .ok_or_else(|| SelectionError::NoKey {
+            index: 0,
+            field: for_each.id_field.clone(),
+        })?;
+    Ok(SelectedItem {
+        fingerprint: fingerprint(&ticket, &for_each.fingerprint),
+        key,
+        payload: ticket,
+    })
+}
+
+const TICKET_CONTEXT: &str = crate::agent::reconcile::TICKET_CONTEXT;
+const SEARCH_TICKETS: &str = "zoho_desk_tickets_search";
 
 fn split_page(answer: &Value) -> Option<(&Vec<Value>, Option<String>)> {
     if let Some(list) = answer.as_array() {

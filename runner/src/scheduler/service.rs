@@ -355,6 +355,7 @@ impl Actor {
                 overlap = %workflow.overlap,
                 catch_up = %workflow.catch_up,
                 decider = %decider.label(),
+                writes = %workflow.writes,
                 next_tick = %planner
                     .upcoming()
                     .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),

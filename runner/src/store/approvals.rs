@@ -2,7 +2,14 @@
 //!
 //! `pending -> approved | rejected` happens once, by one person: the decision is a conditional
 //! update, so two people (or two `deskhand approvals approve` processes) cannot both decide.
-//! An approved write is then applied: `approved -> applied | failed`.
+//! An approved write is then applied: whoever applies it first claims it (`approved | failed ->
+//! applying`, again one conditional update), so two approvers racing to apply send it once;
+//! the claimant alone settles it (`applying -> applied | failed`). A failed apply can be claimed
+//! again (`deskhand approvals retry`); a claim whose holder died lapses after its lease.
+//!
+//! Every change is compare-and-set on the state (and the claimant): no read-then-write.
+
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +23,7 @@ text_enum!(
         Pending => "pending",
         Approved => "approved",
         Rejected => "rejected",
+        Applying => "applying",
         Applied => "applied",
         Failed => "failed",
     }
@@ -30,7 +38,7 @@ text_enum!(
 );
 
 /// A write to queue for approval.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewApproval {
     /// The write intent the approval releases; queuing the same intent twice returns the first.
     pub intent_id: Option<i64>,
@@ -41,6 +49,18 @@ pub struct NewApproval {
     pub arguments: Value,
     /// Why the agent wants this write, shown to the reviewer.
     pub reason: Option<String>,
+    /// How sure the decision was (0..1), when the item's answer says.
+    pub confidence: Option<f64>,
+    /// The helpdesk the write was proposed for ([`crate::engine::Engine::connection_label`]);
+    /// applying it under another is refused.
+    pub connection: Option<String>,
+    /// The ticket's values, at proposal time, of the fields the write sets: applying refuses a
+    /// ticket that no longer has them.
+    pub base: Option<Value>,
+    /// `{id, number, subject, url}` of the ticket, for reviewers.
+    pub ticket: Option<Value>,
+    /// Names of the ids in `base` and `arguments` (id -> name), for reviewers.
+    pub names: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +73,11 @@ pub struct Approval {
     pub tool: String,
     pub arguments: Value,
     pub reason: Option<String>,
+    pub confidence: Option<f64>,
+    pub connection: Option<String>,
+    pub base: Option<Value>,
+    pub ticket: Option<Value>,
+    pub names: Option<Value>,
     pub state: ApprovalState,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
@@ -60,12 +85,95 @@ pub struct Approval {
     pub result: Option<Value>,
     pub applied_at: Option<i64>,
     pub created_at: i64,
+    /// Who holds (or last held) the claim to apply it.
+    pub claimed_by: Option<String>,
+    /// How many times applying it was started.
+    pub attempts: i64,
+}
+
+impl Approval {
+    /// The ticket's number (`#1003`-style, without the `#`), or its id when the number is unknown.
+    pub fn ticket_number(&self) -> String {
+        self.ticket
+            .as_ref()
+            .and_then(|t| t.get("number"))
+            .and_then(text_of)
+            .unwrap_or_else(|| self.item_key.clone())
+    }
+
+    pub fn subject(&self) -> Option<String> {
+        self.ticket
+            .as_ref()
+            .and_then(|t| t.get("subject"))
+            .and_then(text_of)
+    }
+
+    /// A value as a reviewer reads it: the name behind an id when known.
+    pub fn named(&self, value: &Value) -> String {
+        let text = text_of(value).unwrap_or_else(|| value.to_string());
+        match self
+            .names
+            .as_ref()
+            .and_then(|n| n.get(text.as_str()))
+            .and_then(Value::as_str)
+        {
+            Some(name) => name.to_owned(),
+            None if value.is_null() => "(none)".to_owned(),
+            None => text,
+        }
+    }
+
+    /// The change as `field: current -> proposed`, one entry per field the write sets (the
+    /// ticket id and a comment's text are not changes).
+    pub fn changes(&self) -> Vec<FieldChange> {
+        let Some(args) = self.arguments.as_object() else {
+            return Vec::new();
+        };
+        args.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "id" | "ticketId"))
+            .map(|(field, proposed)| FieldChange {
+                field: field.clone(),
+                current: self.base.as_ref().and_then(|b| b.get(field)).cloned(),
+                proposed: proposed.clone(),
+            })
+            .collect()
+    }
+}
+
+/// One field of a proposed write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    /// The ticket's value when the write was proposed (`None`: not recorded).
+    pub current: Option<Value>,
+    pub proposed: Value,
+}
+
+/// A string or number as text (Zoho sends ids as either).
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Which approvals a listing or a bulk decision covers; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApprovalFilter {
+    pub state: Option<ApprovalState>,
+    pub workflow: Option<String>,
+    pub run_id: Option<RunId>,
+    /// The item (the ticket id) the write is for.
+    pub item_key: Option<String>,
+    pub limit: u32,
 }
 
 macro_rules! approval_columns {
     () => {
-        "id, intent_id, run_id, workflow, item_key, tool, arguments, reason, state, decided_by, \
-         decided_at, note, result, applied_at, created_at"
+        "id, intent_id, run_id, workflow, item_key, tool, arguments, reason, confidence, \
+         connection, base, ticket, names, state, decided_by, decided_at, note, result, \
+         applied_at, created_at, claimed_by, attempts"
     };
 }
 
@@ -79,6 +187,11 @@ fn approval_from_row(row: &AnyRow) -> Result<Approval, StoreError> {
         tool: col(row, "tool")?,
         arguments: json_col(row, "arguments")?,
         reason: col(row, "reason")?,
+        confidence: col(row, "confidence")?,
+        connection: col(row, "connection")?,
+        base: opt_json_col(row, "base")?,
+        ticket: opt_json_col(row, "ticket")?,
+        names: opt_json_col(row, "names")?,
         state: enum_col(row, "state")?,
         decided_by: col(row, "decided_by")?,
         decided_at: col(row, "decided_at")?,
@@ -86,6 +199,8 @@ fn approval_from_row(row: &AnyRow) -> Result<Approval, StoreError> {
         result: opt_json_col(row, "result")?,
         applied_at: col(row, "applied_at")?,
         created_at: col(row, "created_at")?,
+        claimed_by: col(row, "claimed_by")?,
+        attempts: col(row, "attempts")?,
     })
 }
 
@@ -95,7 +210,8 @@ impl Store {
     pub async fn queue_approval(&self, new: &NewApproval) -> Result<Approval, StoreError> {
         let inserted = sqlx::query(concat!(
             "INSERT INTO approvals (intent_id, run_id, workflow, item_key, tool, arguments, reason, ",
-            "state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) ",
+            "state, created_at, confidence, connection, base, ticket, names) ",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $12, $13) ",
             "ON CONFLICT (intent_id) DO NOTHING RETURNING ",
             approval_columns!()
         ))
@@ -107,6 +223,11 @@ impl Store {
         .bind(new.arguments.to_string())
         .bind(new.reason.as_deref())
         .bind(self.now())
+        .bind(new.confidence)
+        .bind(new.connection.as_deref())
+        .bind(new.base.as_ref().map(Value::to_string))
+        .bind(new.ticket.as_ref().map(Value::to_string))
+        .bind(new.names.as_ref().map(Value::to_string))
         .fetch_optional(self.pool())
         .await?;
         if let Some(row) = inserted {
@@ -143,18 +264,60 @@ impl Store {
         workflow: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Approval>, StoreError> {
+        self.find_approvals(&ApprovalFilter {
+            state,
+            workflow: workflow.map(str::to_owned),
+            limit,
+            ..ApprovalFilter::default()
+        })
+        .await
+    }
+
+    /// Approvals matching `filter`, oldest first.
+    pub async fn find_approvals(
+        &self,
+        filter: &ApprovalFilter,
+    ) -> Result<Vec<Approval>, StoreError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             approval_columns!(),
             " FROM approvals WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR workflow = $2) ",
-            "ORDER BY id LIMIT $3"
+            "AND ($3 IS NULL OR run_id = $3) AND ($4 IS NULL OR item_key = $4) ",
+            "ORDER BY id LIMIT $5"
         ))
-        .bind(state.map(ApprovalState::as_str))
-        .bind(workflow)
-        .bind(to_i64(limit))
+        .bind(filter.state.map(ApprovalState::as_str))
+        .bind(filter.workflow.as_deref())
+        .bind(filter.run_id)
+        .bind(filter.item_key.as_deref())
+        .bind(to_i64(filter.limit))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(approval_from_row).collect()
+    }
+
+    /// Adds the item's decision (reason and confidence) to the approvals its attempt queued,
+    /// where they have none: the answer comes after the writes that it explains.
+    pub async fn annotate_approvals(
+        &self,
+        run_id: RunId,
+        item_key: &str,
+        reason: Option<&str>,
+        confidence: Option<f64>,
+    ) -> Result<u64, StoreError> {
+        if reason.is_none() && confidence.is_none() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE approvals SET reason = COALESCE(reason, $3), \
+             confidence = COALESCE(confidence, $4) WHERE run_id = $1 AND item_key = $2",
+        )
+        .bind(run_id)
+        .bind(item_key)
+        .bind(reason)
+        .bind(confidence)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Approves or rejects a pending approval. Deciding one that is no longer pending is
@@ -188,10 +351,59 @@ impl Store {
         }
     }
 
-    /// Records the result of sending an approved write: `applied` or `failed`.
+    /// Claims an approved (or failed, or abandoned) write for `by` to apply: the one conditional
+    /// update that makes concurrent approvers send it once. The claim lapses after `lease`, so
+    /// a crashed applier does not hold it forever; whoever claims it then reconciles first.
+    pub async fn claim_approval(
+        &self,
+        id: i64,
+        by: &str,
+        lease: Duration,
+    ) -> Result<Approval, StoreError> {
+        let now = self.now();
+        let until = now.saturating_add(to_i64(lease.as_millis()));
+        let row = sqlx::query(concat!(
+            "UPDATE approvals SET state = 'applying', claimed_by = $2, claimed_until = $3, ",
+            "attempts = attempts + 1 WHERE id = $1 AND (state IN ('approved', 'failed') ",
+            "OR (state = 'applying' AND claimed_until < $4)) RETURNING ",
+            approval_columns!()
+        ))
+        .bind(id)
+        .bind(by)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => approval_from_row(&row),
+            None => Err(self.approval_not_in(id, "approved or failed").await),
+        }
+    }
+
+    /// Gives a claim back unsent (the ticket changed since the proposal): the approval is
+    /// approved again, waiting for an explicit approve-anyway or a rejection.
+    pub async fn release_approval(&self, id: i64, by: &str) -> Result<Approval, StoreError> {
+        let row = sqlx::query(concat!(
+            "UPDATE approvals SET state = 'approved', claimed_until = NULL ",
+            "WHERE id = $1 AND state = 'applying' AND claimed_by = $2 RETURNING ",
+            approval_columns!()
+        ))
+        .bind(id)
+        .bind(by)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => approval_from_row(&row),
+            None => Err(self.approval_not_in(id, "applying").await),
+        }
+    }
+
+    /// Records the result of sending a claimed write: `applied` or `failed`. Only the claimant
+    /// settles it.
     pub async fn mark_approval(
         &self,
         id: i64,
+        by: &str,
         state: ApprovalState,
         result: &Value,
     ) -> Result<Approval, StoreError> {
@@ -201,19 +413,20 @@ impl Store {
             )));
         }
         let row = sqlx::query(concat!(
-            "UPDATE approvals SET state = $2, result = $3, applied_at = $4 ",
-            "WHERE id = $1 AND state = 'approved' RETURNING ",
+            "UPDATE approvals SET state = $2, result = $3, applied_at = $4, claimed_until = NULL ",
+            "WHERE id = $1 AND state = 'applying' AND claimed_by = $5 RETURNING ",
             approval_columns!()
         ))
         .bind(id)
         .bind(state.as_str())
         .bind(result.to_string())
         .bind(self.now())
+        .bind(by)
         .fetch_optional(self.pool())
         .await?;
         match row {
             Some(row) => approval_from_row(&row),
-            None => Err(self.approval_not_in(id, "approved").await),
+            None => Err(self.approval_not_in(id, "applying under this claim").await),
         }
     }
 

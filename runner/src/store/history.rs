@@ -190,6 +190,37 @@ impl Store {
             retries,
         }))
     }
+
+    /// The item keys a ticket is known by in any workflow: its id, or the key of an item whose
+    /// stored payload has this `ticketNumber` (what people call tickets by).
+    pub async fn item_keys_for_ticket(&self, ticket: &str) -> Result<Vec<String>, StoreError> {
+        let pattern = format!(
+            "%\"ticketNumber\":\"{}\"%",
+            ticket.replace(['%', '_', '"'], "")
+        );
+        let rows = sqlx::query(
+            "SELECT DISTINCT item_key FROM work_items WHERE item_key = $1 OR payload LIKE $2 \
+             ORDER BY item_key",
+        )
+        .bind(ticket)
+        .bind(pattern)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| super::col(row, "item_key")).collect()
+    }
+
+    /// The runs that worked an item (any workflow), newest first.
+    pub async fn runs_of_item(&self, item_key: &str, limit: u32) -> Result<Vec<RunId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT run_id FROM item_attempts WHERE item_key = $1 \
+             ORDER BY run_id DESC LIMIT $2",
+        )
+        .bind(item_key)
+        .bind(super::to_i64(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| super::col(row, "run_id")).collect()
+    }
 }
 
 /// Moves the elements matching `pred` out of `items`, keeping both sides in order.

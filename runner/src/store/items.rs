@@ -393,6 +393,21 @@ impl Store {
         Ok(())
     }
 
+    /// Makes one item due again whatever its state (`run --ticket`), unless it is running.
+    pub async fn reopen_item(&self, workflow: &str, item_key: &str) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE work_items SET status = 'pending', attempts = 0, not_before = NULL, \
+             last_error = NULL, updated_at = $3 \
+             WHERE workflow = $1 AND item_key = $2 AND status <> 'running'",
+        )
+        .bind(workflow)
+        .bind(item_key)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Hands one leased item back untouched (no attempt counted), e.g. when its run is cancelled.
     pub async fn release_item(&self, lease: &Lease) -> Result<(), StoreError> {
         let result = sqlx::query(

@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_zoho_tokens.sql"),
         include_str!("../../migrations/postgres/0007_zoho_tokens.sql"),
     ),
+    (
+        8,
+        "approval binding",
+        include_str!("../../migrations/sqlite/0008_approval_binding.sql"),
+        include_str!("../../migrations/postgres/0008_approval_binding.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
@@ -89,13 +95,15 @@ pub(super) async fn run(db: &Database) -> Result<(), StoreError> {
             // migrator nests its own as savepoints) keeps two processes that open a new file at
             // once from both creating the tables.
             let mut tx = db.pool.begin_with("BEGIN IMMEDIATE").await?;
-            migrator.run(&mut *tx).await?;
+            // `run_direct`, not `run`: `run`'s generic `Acquire` bound makes every caller's future
+            // fail rustc's "not general enough" `Send` check once axum serves it (the console).
+            migrator.run_direct(None, &mut *tx, false).await?;
             tx.commit().await?;
             Ok(())
         }
         Backend::Postgres => {
             let mut conn = db.pool.acquire().await?;
-            match migrator.run(&mut *conn).await {
+            match migrator.run_direct(None, &mut *conn, false).await {
                 Ok(()) => Ok(()),
                 Err(error) => {
                     // The migrator's advisory lock belongs to the session and is not released

@@ -28,7 +28,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use zoho_desk_mcp::registry::database::{self, Backend, Database};
 
-pub use approvals::{Approval, ApprovalState, Decision, NewApproval};
+pub use approvals::{Approval, ApprovalFilter, ApprovalState, Decision, FieldChange, NewApproval};
 pub use attempts::{
     AttemptFinish, AttemptStatus, ItemAttempt, LlmStep, NewLlmStep, NewRetry, NewToolCall,
     RetryLayer, RetryRecord, ToolCallRecord, ToolOutcome,

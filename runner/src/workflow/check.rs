@@ -279,6 +279,7 @@ pub(super) fn build(
         system_prompt,
         inputs: file.inputs,
         writes: file.writes.unwrap_or_default(),
+        notify: file.notify.clone(),
         baseline: file.baseline,
         limits,
         output_schema,

@@ -15,7 +15,7 @@ use serde_saphyr::Spanned;
 
 use super::decide::{ActionFile, ContextFile, DecideFile, Mode, PrefetchFile};
 use super::model::{BaselineKind, Provider};
-use super::policy::{CatchUp, OverlapPolicy, WritePolicy};
+use super::policy::{CatchUp, Notify, OverlapPolicy, WritePolicy};
 
 /// A deskhand workflow: what to select, what to ask the model, which tools it may use and what it
 /// may change.
@@ -73,6 +73,9 @@ pub struct WorkflowFile {
     pub inputs: Map<String, Value>,
     #[serde(default)]
     pub writes: Option<WritePolicy>,
+    /// Tell people when a run leaves writes waiting for approval.
+    #[serde(default)]
+    pub notify: Option<Notify>,
     /// The offline routine used when no LLM is configured; without one, such a run is an error.
     #[serde(default)]
     pub baseline: Option<BaselineKind>,

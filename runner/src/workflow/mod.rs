@@ -47,7 +47,7 @@ pub use file::{
 };
 pub use limits::{Limits, MAX_ITEM_TIMEOUT};
 pub use model::{AzureSettings, BaselineKind, ModelSettings, Provider};
-pub use policy::{CatchUp, OverlapPolicy, WritePolicy};
+pub use policy::{CatchUp, Notify, OverlapPolicy, WritePolicy};
 pub use prompt_roots::allow_prompts_anywhere;
 pub use schema::{SCHEMA_PATH, workflow_schema, workflow_schema_json};
 pub use tools::{AnyTools, ToolDirectory, nearest_names};
@@ -87,6 +87,7 @@ pub struct Workflow {
     /// Input values: the defaults from the file, then `--set` overrides.
     pub inputs: Map<String, Value>,
     pub writes: WritePolicy,
+    pub notify: Option<Notify>,
     pub baseline: Option<BaselineKind>,
     pub limits: Limits,
     /// JSON Schema for the agent's final answer.

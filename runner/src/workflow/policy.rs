@@ -78,3 +78,13 @@ impl std::fmt::Display for CatchUp {
         })
     }
 }
+
+/// Who hears that a run left writes waiting for approval: a Slack-compatible incoming webhook
+/// (`{"text": ...}`), whose URL is read from the environment (it is a secret: anyone holding it
+/// can post to the channel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Name of the environment variable holding the webhook URL.
+    pub webhook_url_env: String,
+}
