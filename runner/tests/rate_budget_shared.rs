@@ -92,6 +92,17 @@ async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_
             "{}: nothing known yet",
             backend.name
         );
+        // The unmetered call is in flight when the first figure arrives: it is netted out.
+        one.share_budget(&connection, Some(7), Some(3))
+            .await
+            .unwrap();
+        assert_eq!(
+            one.shared_budget(&connection).await.unwrap().remaining,
+            Some(4),
+            "{}",
+            backend.name
+        );
+        one.release_credits(&connection).await.unwrap();
         one.share_budget(&connection, Some(7), Some(3))
             .await
             .unwrap();

@@ -272,12 +272,11 @@ impl RateGate {
                 .reserve_credits(&shared.connection, weight)
                 .await
             {
-                Ok(Reservation::Granted | Reservation::Probe) => {
+                Ok(Reservation::Granted | Reservation::Probe | Reservation::Unmetered) => {
                     let mut permit = permit;
                     permit.reserved = true;
                     return Ok(permit);
                 }
-                Ok(Reservation::Unmetered) => return Ok(permit),
                 Err(e) => {
                     tracing::debug!(error = %e, "could not reserve shared credits; pacing alone");
                     return Ok(permit);

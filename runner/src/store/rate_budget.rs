@@ -21,7 +21,8 @@ pub struct SharedBudget {
 pub enum Reservation {
     /// The credits were taken from the shared budget: call, then release the reservation.
     Granted,
-    /// Nothing is known of the budget (no answer yet, or a closure ended the window): call.
+    /// Nothing is known of the budget (no answer yet, or a closure ended the window): call; the
+    /// call counts as in flight like a granted one.
     Unmetered,
     /// Less than a call is left: this process is the one that calls to learn the reset (its
     /// call counts as in flight, like a granted one).
@@ -77,12 +78,24 @@ impl Store {
             Some(row) => col(row, "remaining")?,
             None => None,
         };
-        Ok(match remaining {
-            None => Reservation::Unmetered,
-            // Refilled between the two statements: try again.
-            Some(left) if left >= weight => Reservation::Unmetered,
-            Some(_) => Reservation::Wait,
-        })
+        match remaining {
+            Some(left) if left < weight => Ok(Reservation::Wait),
+            // Nothing known (no answer yet, or a closure ended the window), or refilled between
+            // the statements: the call goes out unmetered, but counts as in flight, so the first
+            // answers' figures are taken net of it.
+            _ => {
+                sqlx::query(
+                    "INSERT INTO rate_budgets (connection, in_flight, observed_at) \
+                     VALUES ($1, 1, $2) ON CONFLICT (connection) DO UPDATE SET \
+                     in_flight = rate_budgets.in_flight + 1",
+                )
+                .bind(connection)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+                Ok(Reservation::Unmetered)
+            }
+        }
     }
 
     pub async fn shared_budget(&self, connection: &str) -> Result<SharedBudget, StoreError> {
