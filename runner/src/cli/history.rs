@@ -182,7 +182,7 @@ fn render_detail(detail: &RunDetail) -> String {
             .map(|c| format!(" ({c} Zoho credits)"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "\nitem {} (attempt {}): {}{credits}{tokens}{}\n",
+            "\nitem {} (attempt {}): {}{tokens}{credits}{}\n",
             at.item_key,
             at.attempt,
             at.status,
