@@ -41,7 +41,7 @@ fn unknown_key_points_at_the_key() {
     assert!(matches!(err.kind, WorkflowErrorKind::Yaml(_)));
     assert_error(
         &err,
-        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, baseline, limits, output, mode, context, prefetch, decide, actions",
+        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, notify, baseline, limits, output, mode, context, prefetch, decide, actions",
     );
 }
 

@@ -164,7 +164,7 @@ fn entries_that_cannot_be_workflows_are_each_one_error_naming_the_path() {
     let mut expected = vec![
         "err workflows/folder.yaml: is a directory, not a workflow file",
         "err workflows/latin1.yaml:3:18: not valid UTF-8 (a workflow file is UTF-8 text)",
-        "ok  workflows/ok.yaml (ok: 1 tool, no schedule)",
+        "ok  workflows/ok.yaml (ok: 1 tool, writes approve, no schedule)",
     ];
     #[cfg(unix)]
     expected.extend([

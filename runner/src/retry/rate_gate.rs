@@ -100,7 +100,9 @@ struct State {
     /// The budget left as the latest answer reported it; forgotten when a closure ends (the
     /// window it belonged to is over).
     remaining: Option<u64>,
-    /// What one call costs, as last reported (1 until told).
+    /// What one call may cost: the most any answer reported (1 until told). Calls differ (a
+    /// list costs more than a read), and pacing by the dearest one is what keeps a window from
+    /// ending in a burst of 429s.
     weight: u64,
 }
 
@@ -202,7 +204,7 @@ impl RateGate {
                 .and_then(|w| u64::try_from(w).ok())
                 .filter(|w| *w > 0)
             {
-                s.weight = w;
+                s.weight = s.weight.max(w);
             }
         }
     }
@@ -375,7 +377,7 @@ impl RateGate {
         let room = {
             let mut s = self.lock();
             if let Some(weight) = budget.weight.filter(|w| *w > 0) {
-                s.weight = weight;
+                s.weight = s.weight.max(weight);
             }
             if budget.remaining.is_some() {
                 s.remaining = budget.remaining;

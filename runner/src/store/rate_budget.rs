@@ -149,7 +149,7 @@ impl Store {
     }
 
     /// Records the budget a successful answer reported, less what the calls still in flight
-    /// have reserved: the answer does not know of them, and taking its figure as it is would
+    /// have reserved (each at the dearest call's weight seen): the answer does not know of them, and taking its figure as it is would
     /// hand their credits out twice.
     pub async fn share_budget(
         &self,
@@ -162,8 +162,14 @@ impl Store {
             "INSERT INTO rate_budgets (connection, closed_until, remaining, weight, observed_at) \
              VALUES ($1, NULL, $2, $3, $4) ON CONFLICT (connection) DO UPDATE SET \
              remaining = CASE WHEN $2 IS NULL THEN rate_budgets.remaining \
-                 ELSE $2 - rate_budgets.in_flight * COALESCE($3, rate_budgets.weight, 1) END, \
-             weight = COALESCE($3, rate_budgets.weight), observed_at = $4, \
+                 ELSE $2 - rate_budgets.in_flight * (CASE WHEN $3 IS NULL \
+                     THEN COALESCE(rate_budgets.weight, 1) \
+                     WHEN rate_budgets.weight IS NULL OR rate_budgets.weight < $3 THEN $3 \
+                     ELSE rate_budgets.weight END) END, \
+             weight = CASE WHEN $3 IS NULL THEN rate_budgets.weight \
+                 WHEN rate_budgets.weight IS NULL OR rate_budgets.weight < $3 THEN $3 \
+                 ELSE rate_budgets.weight END, \
+             observed_at = $4, \
              probe_until = CASE WHEN $2 IS NULL THEN rate_budgets.probe_until ELSE NULL END",
         )
         .bind(connection)
