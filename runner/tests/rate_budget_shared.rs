@@ -40,6 +40,9 @@ async fn a_closure_and_a_budget_learned_by_one_replica_hold_for_another() {
         // The second replica has seen nothing yet and would admit its full concurrency.
         drop(second.wait().await);
         assert_eq!(second.admissible(), 64, "{}", backend.name);
+        // Its call, answered, releases its reservation (on a task of its own): wait for that, so
+        // the figure below is not netted against a call that is over.
+        published(&two, &connection, |b| b.in_flight == 0).await;
 
         first.observe_budget(Some(&RateLimit {
             remaining: Some(6),

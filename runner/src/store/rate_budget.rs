@@ -12,6 +12,8 @@ pub struct SharedBudget {
     pub closed_until: Option<i64>,
     pub remaining: Option<i64>,
     pub weight: Option<i64>,
+    /// Calls that reserved credits and have not been answered yet.
+    pub in_flight: i64,
     /// When `remaining` was reported (epoch ms).
     pub observed_at: i64,
 }
@@ -100,7 +102,7 @@ impl Store {
 
     pub async fn shared_budget(&self, connection: &str) -> Result<SharedBudget, StoreError> {
         let row = sqlx::query(
-            "SELECT closed_until, remaining, weight, observed_at FROM rate_budgets \
+            "SELECT closed_until, remaining, weight, in_flight, observed_at FROM rate_budgets \
              WHERE connection = $1",
         )
         .bind(connection)
@@ -113,6 +115,7 @@ impl Store {
             closed_until: col(&row, "closed_until")?,
             remaining: col(&row, "remaining")?,
             weight: col(&row, "weight")?,
+            in_flight: col(&row, "in_flight")?,
             observed_at: col(&row, "observed_at")?,
         })
     }
