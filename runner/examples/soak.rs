@@ -313,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.minutes * 60);
     let mut next_kill = started + Duration::from_secs(5 + rng.below(10));
-    let mut next_expiry = started + Duration::from_secs(15);
+    let mut next_expiry = started + Duration::from_secs(40);
     let mut kills = 0u64;
     let mut expiries = 0u64;
     let mut drained_after = None;
@@ -333,7 +333,9 @@ async fn main() -> anyhow::Result<()> {
         if now >= next_expiry {
             http.post(admin("tokens/expire")).send().await?;
             expiries += 1;
-            next_expiry = now + Duration::from_secs(20);
+            // Zoho issues 10 access tokens per refresh token per 10 minutes: expiring every
+            // 100 s stays within that, as an hour-long token does in life.
+            next_expiry = now + Duration::from_secs(100);
         }
         let state: Value = http.get(admin("state")).send().await?.json().await?;
         if tally(&state)

@@ -57,7 +57,8 @@ fn assert_clear(path: &Path, text: &str, error: &WorkflowError) {
             "{shown}"
         );
         if !prompt_error {
-            let lines = text.split('\n').count() as u64;
+            // YAML breaks lines at "\r\n", "\n" and a lone "\r" alike, and so do positions.
+            let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count() as u64;
             assert!(
                 position.line >= 1 && position.line <= lines.max(1),
                 "line {} of {lines} in {shown} (for {text:?})",
