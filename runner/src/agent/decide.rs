@@ -7,10 +7,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::llm::{ChatMessage, ChatRequest, FinishReason, LlmClient};
-use crate::store::NewLlmStep;
 use crate::workflow::{RunInfo, Workflow, all_hold, as_text, render_json};
 
-use super::conversation::TokenBudget;
+use super::conversation::{TokenBudget, chat_with_fallback, record_llm_step};
 use super::output::{check_answer, check_structured_answer};
 use super::run_context::{Directory, RunContext};
 use super::{Finish, ItemTools};
@@ -138,44 +137,13 @@ impl DecideRun<'_> {
             if self.budget.exhausted() {
                 return Err(Finish::TokenBudget(self.budget_limit()));
             }
-            if format.is_some() && self.llm.structured_output_refused() {
-                format = None;
-                messages[0] = system(false);
-            }
-            let response = loop {
-                let request =
-                    ChatRequest::new(messages.clone()).with_response_format(format.clone());
-                match self.llm.chat(request).await {
-                    Ok(response) => break response,
-                    Err(e) if format.is_some() && self.llm.refuse_structured_output(&e) => {
-                        format = None;
-                        messages[0] = system(false);
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            self.budget.add(u64::from(response.usage.total_tokens));
-            tools
-                .toolbox()
-                .store()
-                .record_step(
-                    tools.attempt_id,
-                    &NewLlmStep {
-                        step: i64::from(step),
-                        model: response.model.clone(),
-                        prompt_tokens: i64::from(response.usage.prompt_tokens),
-                        completion_tokens: i64::from(response.usage.completion_tokens),
-                        cached_tokens: i64::from(response.usage.cached_tokens),
-                        latency_ms: i64::try_from(response.latency.as_millis()).unwrap_or(i64::MAX),
-                        finish_reason: Some(
-                            serde_json::to_value(response.finish_reason)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default(),
-                        ),
-                    },
-                )
+            let response =
+                chat_with_fallback(self.llm, &mut messages, &mut format, &system, |m, f| {
+                    ChatRequest::new(m).with_response_format(f)
+                })
                 .await?;
+            self.budget.add(u64::from(response.usage.total_tokens));
+            record_llm_step(tools, step, &response).await?;
             messages.push(response.to_message());
             let verdict = if response.finish_reason == FinishReason::Length {
                 Err("the answer was cut off at the token limit".to_owned())
