@@ -328,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(500 + rng.below(2500))).await;
             replicas[victim] =
                 spawn_replica(&bin, &dir, &owners[victim], &sandbox, &o.database_url)?;
-            next_kill = Instant::now() + Duration::from_secs(6 + rng.below(14));
+            next_kill = Instant::now() + Duration::from_secs(15 + rng.below(20));
         }
         if now >= next_expiry {
             http.post(admin("tokens/expire")).send().await?;

@@ -467,3 +467,40 @@ async fn a_prompt_that_does_not_render_stops_the_run_before_the_first_item() {
         assert_eq!(item.attempts, 0);
     }
 }
+
+#[tokio::test]
+async fn a_note_the_model_was_told_had_failed_is_written_by_the_next_run() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let setup = setup(SandboxConfig::default()).await;
+    // The note is refused before Zoho stores it; the model is told and answers all the same, so
+    // the item succeeds with its note unsent.
+    setup
+        .backend
+        .sandbox
+        .admin()
+        .set_faults(fault(comment_posts().next(1)));
+    let wf = workflow(&llm, 1, "");
+    let first = run(&setup, &wf).await;
+    let id = first.items[0].key.clone();
+    assert_eq!(first.items[0].status, AttemptStatus::Succeeded);
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 0);
+
+    // Unchanged tickets are not selected again, yet this one's note is still due.
+    let second = run(&setup, &wf).await;
+    assert!(
+        second.items.iter().any(|i| i.key == id),
+        "{:?}",
+        second.items
+    );
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    // And once written, the item is left alone.
+    let third = run(&setup, &wf).await;
+    assert!(third.items.iter().all(|i| i.key != id), "{:?}", third.items);
+    let state = setup.backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+}

@@ -105,6 +105,19 @@ macro_rules! claimable {
     };
 }
 
+/// A write of the item (alias `w`) that is unsettled or was not sent, and that no later write of
+/// the same tool for the item made good (a model that retried its failed note has its note).
+macro_rules! open_write {
+    () => {
+        concat!(
+            "w.state IN ('recorded', 'sent', 'failed') AND NOT EXISTS (",
+            "SELECT 1 FROM write_intents v WHERE v.workflow = w.workflow ",
+            "AND v.item_key = w.item_key AND v.tool = w.tool ",
+            "AND v.state IN ('succeeded', 'reconciled') AND v.id > w.id)"
+        )
+    };
+}
+
 const CLAIM_ITEM: &str = concat!(
     "UPDATE work_items SET status = 'running', lease_owner = $3, lease_expires_at = $4, ",
     "updated_at = $5 WHERE workflow = $1 AND item_key = $2 AND ",
@@ -462,10 +475,11 @@ impl Store {
     }
 
     /// Items that must be worked again whatever the `for_each` selection says now, with their
-    /// stored payloads: those whose attempt never finished (lease expired while running) and
-    /// failed ones with attempts left that still have a write unsettled or unsent (an item whose
-    /// assignment landed and whose note failed is no longer "unassigned", yet its note is due).
-    /// The failed ones are put back to `pending` so they can be claimed.
+    /// stored payloads: those whose attempt never finished (lease expired while running), and
+    /// finished ones with attempts left that still have a write unsettled or unsent (an item whose
+    /// assignment landed and whose note failed is no longer "unassigned", yet its note is due;
+    /// a model that was told its note failed and answered anyway leaves the same gap). They are
+    /// put back to `pending` so they can be claimed.
     pub async fn resumable_items(
         &self,
         workflow: &str,
@@ -473,26 +487,28 @@ impl Store {
     ) -> Result<Vec<(String, Option<serde_json::Value>)>, StoreError> {
         let now = self.now();
         let max_attempts = i64::from(max_attempts.max(1));
-        sqlx::query(
-            "UPDATE work_items SET status = 'pending', updated_at = $2 \
-             WHERE workflow = $1 AND status = 'failed' AND attempts < $3 AND EXISTS ( \
-                 SELECT 1 FROM write_intents w WHERE w.workflow = work_items.workflow \
-                 AND w.item_key = work_items.item_key \
-                 AND w.state IN ('recorded', 'sent', 'failed'))",
-        )
+        sqlx::query(concat!(
+            "UPDATE work_items SET status = 'pending', updated_at = $2 ",
+            "WHERE workflow = $1 AND status IN ('failed', 'succeeded') AND attempts < $3 ",
+            "AND EXISTS (SELECT 1 FROM write_intents w WHERE w.workflow = work_items.workflow ",
+            "AND w.item_key = work_items.item_key AND ",
+            open_write!(),
+            ")"
+        ))
         .bind(workflow)
         .bind(now)
         .bind(max_attempts)
         .execute(self.pool())
         .await?;
-        let rows = sqlx::query(
-            "SELECT item_key, payload FROM work_items i WHERE workflow = $1 AND attempts < $3 AND ( \
-                 (status = 'running' AND lease_expires_at <= $2) \
-                 OR (status = 'pending' AND (not_before IS NULL OR not_before <= $2) AND EXISTS ( \
-                     SELECT 1 FROM write_intents w WHERE w.workflow = i.workflow \
-                     AND w.item_key = i.item_key AND w.state IN ('recorded', 'sent', 'failed')))) \
-             ORDER BY created_at, item_key",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT item_key, payload FROM work_items i WHERE workflow = $1 AND attempts < $3 ",
+            "AND ((status = 'running' AND lease_expires_at <= $2) ",
+            "OR (status = 'pending' AND (not_before IS NULL OR not_before <= $2) AND EXISTS (",
+            "SELECT 1 FROM write_intents w WHERE w.workflow = i.workflow ",
+            "AND w.item_key = i.item_key AND ",
+            open_write!(),
+            "))) ORDER BY created_at, item_key"
+        ))
         .bind(workflow)
         .bind(now)
         .bind(max_attempts)
