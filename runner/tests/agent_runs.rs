@@ -15,34 +15,17 @@ use deskhand::mcp::EmbeddedServer;
 use deskhand::retry::NoopObserver;
 use deskhand::store::{
     Approval, ApprovalState, AttemptStatus, Decision, IntentState, NewApproval, NewRun, RetryLayer,
-    Store, StoreError, ToolOutcome, Trigger,
+    StoreError, ToolOutcome, Trigger,
 };
 use deskhand::workflow::Workflow;
 use deskhand_e2e::scripted_llm::{ScriptedLlm, Step};
 use serde_json::{Value, json};
 use zoho_desk_sandbox::{FaultPlan, FaultRule, SandboxConfig};
 
-struct Setup {
-    backend: deskhand::embedded::SandboxBackend,
-    engine: Engine,
-    store: Store,
-}
+type Setup = common::EngineSetup;
 
 async fn setup(config: SandboxConfig) -> Setup {
-    let backend = common::sandbox_with(config).await;
-    let db = common::temp_path("runs", "db");
-    let store = Store::connect(&zoho_desk_mcp::registry::database::sqlite_url(
-        db.to_str().unwrap(),
-    ))
-    .await
-    .unwrap();
-    let engine = Engine::new(store.clone(), "test")
-        .with_embedded(EmbeddedServer::new(backend.gateway.clone()));
-    Setup {
-        backend,
-        engine,
-        store,
-    }
+    common::engine_setup(config).await
 }
 
 fn workflow(llm: &ScriptedLlm, items: u32, writes: &str, extra: &str) -> Workflow {

@@ -7,9 +7,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use deskhand::engine::{Decider, Engine, Quiet, RunReport, RunRequest};
-use deskhand::mcp::EmbeddedServer;
-use deskhand::store::{ApprovalState, Store, ToolOutcome, Trigger};
+use deskhand::engine::{Decider, Quiet, RunReport, RunRequest};
+use deskhand::store::{ApprovalState, ToolOutcome, Trigger};
 use deskhand::workflow::{Mode, Workflow, WritePolicy};
 use deskhand_e2e::scripted_llm::{ScriptedLlm, ScriptedToolCall, Step};
 use serde_json::{Value, json};
@@ -17,27 +16,10 @@ use zoho_desk_sandbox::SandboxConfig;
 
 const DIRECTORY_MARKER: &str = "then the active agents):\n";
 
-struct Setup {
-    backend: deskhand::embedded::SandboxBackend,
-    engine: Engine,
-    store: Store,
-}
+type Setup = common::EngineSetup;
 
 async fn setup() -> Setup {
-    let backend = common::sandbox_with(SandboxConfig::default()).await;
-    let db = common::temp_path("decide", "db");
-    let store = Store::connect(&zoho_desk_mcp::registry::database::sqlite_url(
-        db.to_str().unwrap(),
-    ))
-    .await
-    .unwrap();
-    let engine = Engine::new(store.clone(), "test")
-        .with_embedded(EmbeddedServer::new(backend.gateway.clone()));
-    Setup {
-        backend,
-        engine,
-        store,
-    }
+    common::engine_setup(SandboxConfig::default()).await
 }
 
 /// The shipped workflow over `items` tickets, one at a time.

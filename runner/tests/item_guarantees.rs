@@ -11,11 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::agent::{self, comments_containing, note_for};
-use deskhand::engine::{Decider, Engine, Quiet, RunReport, RunRequest};
-use deskhand::mcp::EmbeddedServer;
-use deskhand::store::{
-    AttemptStatus, IntentState, ItemStatus, ItemView, RunStatus, Store, Trigger,
-};
+use deskhand::engine::{Decider, Quiet, RunReport, RunRequest};
+use deskhand::store::{AttemptStatus, IntentState, ItemStatus, ItemView, RunStatus, Trigger};
 use deskhand::workflow::{Workflow, WritePolicy};
 use deskhand_e2e::scripted_llm::{ScriptedLlm, Step};
 use serde_json::{Value, json};
@@ -23,26 +20,10 @@ use zoho_desk_sandbox::{FaultPlan, FaultRule, SandboxConfig, SeedData};
 
 const COMMENT: &str = "create_a_zoho_desk_ticket_comment";
 
-struct Setup {
-    backend: deskhand::embedded::SandboxBackend,
-    engine: Engine,
-    store: Store,
-    db_url: String,
-}
+type Setup = common::EngineSetup;
 
 async fn setup(config: SandboxConfig) -> Setup {
-    let backend = common::sandbox_with(config).await;
-    let db = common::temp_path("guarantees", "db");
-    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
-    let store = Store::connect(&db_url).await.unwrap();
-    let engine = Engine::new(store.clone(), "test")
-        .with_embedded(EmbeddedServer::new(backend.gateway.clone()));
-    Setup {
-        backend,
-        engine,
-        store,
-        db_url,
-    }
+    common::engine_setup(config).await
 }
 
 fn workflow(llm: &ScriptedLlm, items: u32, extra: &str) -> Workflow {

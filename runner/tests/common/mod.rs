@@ -154,3 +154,28 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
+
+/// An engine on the embedded MCP server over a fresh sandbox, with a throwaway SQLite store: what
+/// the tests that drive whole runs start from.
+pub struct EngineSetup {
+    pub backend: SandboxBackend,
+    pub engine: deskhand::engine::Engine,
+    pub store: deskhand::store::Store,
+    /// The store's URL, for tests that open it a second way (to simulate a crash).
+    pub db_url: String,
+}
+
+pub async fn engine_setup(config: SandboxConfig) -> EngineSetup {
+    let backend = sandbox_with(config).await;
+    let db = temp_path("runs", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let store = deskhand::store::Store::connect(&db_url).await.unwrap();
+    let engine = deskhand::engine::Engine::new(store.clone(), "test")
+        .with_embedded(deskhand::mcp::EmbeddedServer::new(backend.gateway.clone()));
+    EngineSetup {
+        backend,
+        engine,
+        store,
+        db_url,
+    }
+}
