@@ -53,6 +53,21 @@ fn fault(rule: FaultRule) -> FaultPlan {
     }
 }
 
+/// The next note (any POST under a ticket) is refused before Zoho stores it.
+fn fail_next_note(setup: &Setup) {
+    setup
+        .backend
+        .sandbox
+        .admin()
+        .set_faults(fault(comment_posts().next(1)));
+}
+
+/// The scripted model's notes on ticket `id`, as the sandbox holds them now.
+fn notes_on(setup: &Setup, id: &str) -> usize {
+    let state = setup.backend.sandbox.admin().state_json();
+    comments_containing(&state, id, &note_for(id))
+}
+
 /// The comment POST of every ticket (not the PATCH of the update, which shares the prefix).
 fn comment_posts() -> FaultRule {
     FaultRule::status(503)
@@ -127,8 +142,7 @@ async fn a_write_answered_200_with_an_unreadable_body_is_reconciled_not_taken_fo
     let wf = workflow(&llm, 1, "");
     let report = run(&setup, &wf).await;
     let id = report.items[0].key.clone();
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    assert_eq!(notes_on(&setup, &id), 1);
     let intent = intent_of(&setup, &report, COMMENT).await;
     assert_eq!(
         intent.state,
@@ -139,8 +153,7 @@ async fn a_write_answered_200_with_an_unreadable_body_is_reconciled_not_taken_fo
     // A later run of the same ticket (its attempt restarted) finds it settled and sends nothing.
     crash_after_sending(&setup, &wf.name, &id, COMMENT).await;
     run(&setup, &wf).await;
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    assert_eq!(notes_on(&setup, &id), 1);
 }
 
 #[tokio::test]
@@ -158,9 +171,8 @@ async fn after_a_crash_a_sent_write_that_landed_is_not_sent_again() {
     let again = run(&setup, &wf).await;
     assert_eq!(again.items.len(), 1, "the interrupted item is resumed");
     assert_eq!(again.items[0].key, id);
-    let state = setup.backend.sandbox.admin().state_json();
     assert_eq!(
-        comments_containing(&state, &id, &note_for(&id)),
+        notes_on(&setup, &id),
         1,
         "the note that landed before the crash is not written twice"
     );
@@ -178,21 +190,15 @@ async fn after_a_crash_a_sent_write_that_did_not_land_is_sent_once() {
         .await;
     let setup = setup(SandboxConfig::default()).await;
     // The first comment never reaches Zoho's store.
-    setup
-        .backend
-        .sandbox
-        .admin()
-        .set_faults(fault(comment_posts().next(1)));
+    fail_next_note(&setup);
     let wf = workflow(&llm, 1, "");
     let report = run(&setup, &wf).await;
     let id = report.items[0].key.clone();
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 0);
+    assert_eq!(notes_on(&setup, &id), 0);
     crash_after_sending(&setup, &wf.name, &id, COMMENT).await;
 
     run(&setup, &wf).await;
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    assert_eq!(notes_on(&setup, &id), 1);
 }
 
 /// One generated ticket whose conversation already holds, from long ago, the very note the
@@ -230,20 +236,15 @@ async fn an_older_identical_note_does_not_stand_in_for_a_lost_new_one() {
         ..Default::default()
     })
     .await;
-    setup
-        .backend
-        .sandbox
-        .admin()
-        .set_faults(fault(comment_posts().next(1)));
+    fail_next_note(&setup);
     let wf = workflow(&llm, 1, "");
     let report = run(&setup, &wf).await;
     assert_eq!(report.items[0].key, id);
     crash_after_sending(&setup, &wf.name, &id, COMMENT).await;
 
     run(&setup, &wf).await;
-    let state = setup.backend.sandbox.admin().state_json();
     assert_eq!(
-        comments_containing(&state, &id, &note_for(&id)),
+        notes_on(&setup, &id),
         2,
         "the 2021 note and this run's note: the old one is no proof that the new one landed"
     );
@@ -458,17 +459,12 @@ async fn a_note_the_model_was_told_had_failed_is_written_by_the_next_run() {
     let setup = setup(SandboxConfig::default()).await;
     // The note is refused before Zoho stores it; the model is told and answers all the same, so
     // the item succeeds with its note unsent.
-    setup
-        .backend
-        .sandbox
-        .admin()
-        .set_faults(fault(comment_posts().next(1)));
+    fail_next_note(&setup);
     let wf = workflow(&llm, 1, "");
     let first = run(&setup, &wf).await;
     let id = first.items[0].key.clone();
     assert_eq!(first.items[0].status, AttemptStatus::Succeeded);
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 0);
+    assert_eq!(notes_on(&setup, &id), 0);
 
     // Unchanged tickets are not selected again, yet this one's note is still due.
     let second = run(&setup, &wf).await;
@@ -477,11 +473,9 @@ async fn a_note_the_model_was_told_had_failed_is_written_by_the_next_run() {
         "{:?}",
         second.items
     );
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    assert_eq!(notes_on(&setup, &id), 1);
     // And once written, the item is left alone.
     let third = run(&setup, &wf).await;
     assert!(third.items.iter().all(|i| i.key != id), "{:?}", third.items);
-    let state = setup.backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &id, &note_for(&id)), 1);
+    assert_eq!(notes_on(&setup, &id), 1);
 }
