@@ -155,3 +155,106 @@ async fn credits_are_reserved_before_calls_and_one_process_probes_when_they_run_
         assert_eq!(shared.remaining, None);
     }
 }
+
+async fn held_becomes(store: &Store, connection: &str, n: i64) {
+    for _ in 0..500 {
+        if store.call_slots_held(connection).await.unwrap() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the slots held never came to {n}");
+}
+
+/// Zoho's cap on calls in flight holds for the replicas together: with a cap of 2, two processes'
+/// gates let two calls out between them (each alone would admit 64), a third goes out when one
+/// of them ends, and a slot held by a process that died comes back when its lease ends. The
+/// store runs on a manual clock, so nothing lapses unless the test says so.
+#[tokio::test]
+async fn replicas_share_the_cap_on_calls_in_flight() {
+    use deskhand::store::{Clock, ManualClock};
+    for backend in common::store_backends() {
+        let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
+        let one = backend
+            .open()
+            .await
+            .with_clock(Clock::Manual(clock.clone()));
+        let two = backend
+            .open()
+            .await
+            .with_clock(Clock::Manual(clock.clone()));
+        let connection = common::unique_name("zoho");
+        let config = GateConfig {
+            shared_cap: 2,
+            ..GateConfig::default()
+        };
+        let first = RateGate::share_through(config, one.clone(), connection.clone());
+        let second = RateGate::share_through(config, two.clone(), connection.clone());
+
+        let a = first.wait().await;
+        let b = second.wait().await;
+        assert_eq!(one.call_slots_held(&connection).await.unwrap(), 2);
+        assert_eq!(
+            first.admissible(),
+            64,
+            "each process alone would admit more"
+        );
+        for gate in [&first, &second] {
+            assert!(
+                tokio::time::timeout(Duration::from_millis(300), gate.wait())
+                    .await
+                    .is_err(),
+                "{}: both slots are held, so a third call waits",
+                backend.name
+            );
+        }
+        let third = tokio::spawn({
+            let gate = second.clone();
+            async move { gate.wait().await }
+        });
+        drop(a);
+        let c = tokio::time::timeout(Duration::from_secs(5), third)
+            .await
+            .expect("the freed slot lets the waiting call out")
+            .unwrap();
+        held_becomes(&one, &connection, 2).await;
+        drop((b, c));
+        held_becomes(&one, &connection, 0).await;
+
+        // Two processes killed mid-call hold both slots; the gate waits until a lease ends.
+        for (holder, lease) in [("dead-1", 600_000), ("dead-2", 60_000)] {
+            assert!(
+                one.take_call_slot(&connection, 2, holder, lease)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+        assert_eq!(
+            one.take_call_slot(&connection, 2, "x", 1).await.unwrap(),
+            None
+        );
+        let waiting = tokio::spawn({
+            let gate = first.clone();
+            async move { gate.wait().await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "{}: no lease has ended",
+            backend.name
+        );
+        clock.advance(Duration::from_secs(61));
+        let d = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the lapsed lease frees its slot")
+            .unwrap();
+        assert_eq!(
+            one.call_slots_held(&connection).await.unwrap(),
+            2,
+            "{}: the live dead-1 lease and the new call",
+            backend.name
+        );
+        drop(d);
+    }
+}

@@ -51,6 +51,7 @@ mod admin;
 mod app;
 mod clock;
 mod consent;
+mod contract;
 mod error;
 mod faults;
 mod gateway;
@@ -79,6 +80,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use admin::SandboxAdmin;
+pub use contract::OPERATION_HEADER;
 pub use error::SandboxError;
 pub use faults::{FaultKind, FaultPlan, FaultRule};
 pub use seed::SeedData;

@@ -265,7 +265,15 @@ async fn comments_crud() {
 
     let path = format!("/tickets/5000000001001/comments/{cid}");
     assert_eq!(env.get(&path).await.body["content"], "<b>Escalating</b>");
+    // The OAS requires `content` on update; `isPublic` is fixed at creation (reference 5.5).
     let r = env.patch(&path, json!({"isPublic": true})).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["fieldName"].clone()),
+        (422, Value::from("/content"))
+    );
+    let r = env
+        .patch(&path, json!({"content": "Public now", "isPublic": true}))
+        .await;
     assert_eq!(
         (r.status, r.body["errors"][0]["fieldName"].clone()),
         (422, Value::from("/isPublic"))

@@ -526,11 +526,12 @@ fn tool_spec(
     let output_schema = match &doc.response_schema {
         None => None,
         Some(r) if !r.is_object() => return Err(here("response_schema must be an object".into())),
-        Some(item) if op.paging.is_some() => {
-            let mut props = json!({
-                "result": {"type": "array", "items": item},
-                "next_cursor": {"type": "string", "description": "Absent on the last page."}
-            });
+        Some(item) if op.paging.is_some() || op.kind == MethodKind::List => {
+            let mut props = json!({"result": {"type": "array", "items": item}});
+            if op.paging.is_some() {
+                props["next_cursor"] =
+                    json!({"type": "string", "description": "Absent on the last page."});
+            }
             if op.count {
                 props["count"] =
                     json!({"type": "integer", "description": "Total matches reported by Zoho."});

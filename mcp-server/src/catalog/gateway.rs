@@ -78,6 +78,10 @@ impl Gateway {
         let outcome = match op.kind {
             MethodKind::Composite => composite::run(self, op, args).await,
             _ if op.paging.is_some() => self.list(spec, op, args, position).await,
+            MethodKind::List => self
+                .send(op, &args, None)
+                .await
+                .map(|resp| op.whole_list(resp.body)),
             _ => self
                 .send(op, &args, None)
                 .await

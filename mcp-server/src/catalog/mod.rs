@@ -198,6 +198,23 @@ impl Operation {
     /// The tool result for an upstream success: the body object as sent, or, for an empty body
     /// on an operation that declares `empty_result`, that result (Zoho answers some writes with
     /// an empty 200 and the caller still needs to know what happened).
+    /// A list the endpoint answers whole (it takes no paging parameter): the envelope's items as
+    /// `{result}`, the shape of every list tool.
+    pub fn whole_list(&self, body: Option<Value>) -> Value {
+        let key = match self.envelope {
+            EnvelopeKey::Data => "data",
+            EnvelopeKey::Teams => "teams",
+            EnvelopeKey::None => return self.result(body, &serde_json::Map::new()),
+        };
+        let items = body
+            .as_ref()
+            .and_then(|b| b.get(key))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        serde_json::json!({ "result": items })
+    }
+
     pub fn result(&self, body: Option<Value>, args: &serde_json::Map<String, Value>) -> Value {
         let empty = match &body {
             None => true,

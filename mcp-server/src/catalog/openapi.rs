@@ -213,11 +213,11 @@ fn responses(spec: &ToolSpec, op: &Operation) -> Value {
     out
 }
 
-/// Zoho's own response shape, recovered from the tool's output schema: paged tools wrap the item
-/// schema as `{result: [item]}`, which becomes Zoho's envelope again.
+/// Zoho's own response shape, recovered from the tool's output schema: list tools (paged or
+/// whole) wrap the item schema as `{result: [item]}`, which becomes Zoho's envelope again.
 fn response_schema(spec: &ToolSpec, op: &Operation) -> Option<Value> {
     let output = spec.output_schema.as_ref()?;
-    if op.paging.is_none() {
+    if op.paging.is_none() && op.kind != MethodKind::List {
         // Tool results must be objects, so a non-object response was wrapped as `{result}`.
         let wrapped = output.as_object().is_some_and(|o| o.len() == 2)
             && output.get("type").and_then(Value::as_str) == Some("object")

@@ -128,9 +128,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The tables of the run store: a demo's store holds nothing else.
-const STORE_TABLES: [&str; 12] = [
+const STORE_TABLES: [&str; 13] = [
     "deskhand_store_migrations",
     "rate_budgets",
+    "call_slots",
     "zoho_tokens",
     "runs",
     "work_items",

@@ -221,15 +221,17 @@ impl Engine {
 
     fn gate_for(&self, workflow: &Workflow) -> RateGate {
         let key = format!("{:?}", workflow.mcp);
+        let config = GateConfig {
+            shared_cap: zoho_concurrency(),
+            ..GateConfig::default()
+        };
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates
             .entry(key.clone())
             .or_insert_with(|| match self.store.backend() {
                 // Replicas meet on PostgreSQL: one budget per connection for all of them.
-                Backend::Postgres => {
-                    RateGate::share_through(GateConfig::default(), self.store.clone(), key)
-                }
-                Backend::Sqlite => RateGate::new(GateConfig::default()),
+                Backend::Postgres => RateGate::share_through(config, self.store.clone(), key),
+                Backend::Sqlite => RateGate::new(config),
             })
             .clone()
     }
@@ -1009,5 +1011,25 @@ fn label_of(item: Option<&Value>, key: &str) -> String {
         (None, Some(s)) => s.to_owned(),
         (Some(n), None) => format!("#{n}"),
         (None, None) => key.to_owned(),
+    }
+}
+
+/// Zoho's cap on calls in flight for the org, which the replicas on one PostgreSQL store share:
+/// `DESKHAND_ZOHO_CONCURRENCY` (5 on the Free edition, 10 on Express and Standard, 15 on
+/// Professional, 25 on Enterprise), 10 when unset.
+fn zoho_concurrency() -> usize {
+    const DEFAULT: usize = 10;
+    match std::env::var("DESKHAND_ZOHO_CONCURRENCY") {
+        Err(_) => DEFAULT,
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                tracing::warn!(
+                    value = %text,
+                    "DESKHAND_ZOHO_CONCURRENCY is not a positive whole number; using {DEFAULT}"
+                );
+                DEFAULT
+            }
+        },
     }
 }

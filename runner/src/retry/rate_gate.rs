@@ -15,7 +15,9 @@
 //! On PostgreSQL the closure and the budget are also shared through the store
 //! ([`RateGate::share_through`]): every replica and CLI process on one store reads them before
 //! admitting a call and publishes what its answers report, so a closure one replica learns holds
-//! for all. The cap on calls in flight stays per process (each lowers its own on concurrency 429s).
+//! for all. So is Zoho's cap on calls in flight ([`GateConfig::shared_cap`]): each call holds a
+//! leased slot row, so the replicas together stay under it; each process still lowers its own
+//! limit on the concurrency 429s that other clients of the org cause.
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +48,9 @@ pub struct GateConfig {
     pub recover_after: Duration,
     /// How long a 429 that says nothing about its reset closes the gate.
     pub unknown_reset: Duration,
+    /// Calls in flight to the connection from every process sharing the gate's store (Zoho's
+    /// per-org cap: 10 on the Standard edition). Only a shared gate uses it.
+    pub shared_cap: usize,
 }
 
 impl Default for GateConfig {
@@ -56,6 +61,7 @@ impl Default for GateConfig {
             release_spacing: Duration::from_millis(20),
             recover_after: Duration::from_secs(10),
             unknown_reset: Duration::from_secs(1),
+            shared_cap: 10,
         }
     }
 }
@@ -81,7 +87,28 @@ struct Shared {
     last_read: Mutex<Option<Instant>>,
     /// When the budget this process holds was observed (epoch ms), to keep the newer figure.
     seen_at: Mutex<i64>,
+    /// Names this process's calls in the shared slot rows.
+    holder: String,
+    calls: std::sync::atomic::AtomicU64,
 }
+
+/// A name no other process on the store uses: replicas in containers share process ids.
+fn holder_name() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        bytes = (nanos ^ i64::from(std::process::id())).to_le_bytes();
+    }
+    hex::encode(bytes)
+}
+
+/// How long a call slot is held at most: longer than any call (the Zoho client gives up after
+/// 30 s), so only a process that died mid-call loses its slot to the lease.
+const SLOT_LEASE: Duration = Duration::from_secs(90);
+
+/// How often a call waiting for a shared slot looks again (± half).
+const SLOT_POLL: Duration = Duration::from_millis(20);
 
 /// How stale the shared figures may be before a call reads them again.
 const SHARED_READ_EVERY: Duration = Duration::from_millis(100);
@@ -140,6 +167,8 @@ impl RateGate {
                 connection: connection.into(),
                 last_read: Mutex::new(None),
                 seen_at: Mutex::new(0),
+                holder: holder_name(),
+                calls: std::sync::atomic::AtomicU64::new(0),
             }),
         )
     }
@@ -147,6 +176,7 @@ impl RateGate {
     fn build(config: GateConfig, shared: Option<Shared>) -> Self {
         let config = GateConfig {
             max_in_flight: config.max_in_flight.max(1),
+            shared_cap: config.shared_cap.max(1),
             ..config
         };
         RateGate {
@@ -264,10 +294,36 @@ impl RateGate {
     pub async fn wait_at_most(&self, patience: Duration) -> Result<GatePermit, ClosedUntil> {
         loop {
             self.read_shared().await;
-            let permit = self.admit(patience).await?;
+            let mut permit = self.admit(patience).await?;
             let Some(shared) = &self.inner.shared else {
                 return Ok(permit);
             };
+            let holder = format!(
+                "{}-{}",
+                shared.holder,
+                shared
+                    .calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let cap = i64::try_from(self.inner.config.shared_cap).unwrap_or(i64::MAX);
+            let lease = i64::try_from(SLOT_LEASE.as_millis()).unwrap_or(i64::MAX);
+            match shared
+                .store
+                .take_call_slot(&shared.connection, cap, &holder, lease)
+                .await
+            {
+                Ok(Some(slot)) => permit.slot = Some((slot, holder)),
+                Ok(None) => {
+                    // Every slot is taken by this or another process: free the local turn and
+                    // look again shortly.
+                    drop(permit);
+                    tokio::time::sleep(SLOT_POLL / 2 + jitter(SLOT_POLL)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not take a shared call slot; capping alone");
+                }
+            }
             let weight = i64::try_from(self.lock().weight).unwrap_or(1);
             match shared
                 .store
@@ -275,7 +331,6 @@ impl RateGate {
                 .await
             {
                 Ok(Reservation::Granted | Reservation::Probe | Reservation::Unmetered) => {
-                    let mut permit = permit;
                     permit.reserved = true;
                     return Ok(permit);
                 }
@@ -341,6 +396,7 @@ impl RateGate {
                                 gate: self.clone(),
                                 generation: s.generation,
                                 reserved: false,
+                                slot: None,
                             });
                         }
                     }
@@ -490,6 +546,8 @@ pub struct GatePermit {
     generation: u64,
     /// Holds credits reserved in the shared budget, released when the call is over.
     reserved: bool,
+    /// The shared call slot held, and under which name.
+    slot: Option<(i64, String)>,
 }
 
 impl GatePermit {
@@ -515,14 +573,21 @@ impl GatePermit {
 impl Drop for GatePermit {
     fn drop(&mut self) {
         self.gate.release();
-        if self.reserved
+        let slot = self.slot.take();
+        if (self.reserved || slot.is_some())
             && let Some(shared) = &self.gate.inner.shared
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             let store = shared.store.clone();
             let connection = shared.connection.clone();
+            let reserved = self.reserved;
             runtime.spawn(async move {
-                if let Err(e) = store.release_credits(&connection).await {
+                if let Some((slot, holder)) = slot
+                    && let Err(e) = store.release_call_slot(&connection, slot, &holder).await
+                {
+                    tracing::debug!(error = %e, "could not free a shared call slot");
+                }
+                if reserved && let Err(e) = store.release_credits(&connection).await {
                     tracing::debug!(error = %e, "could not release reserved credits");
                 }
             });

@@ -63,6 +63,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_approval_binding.sql"),
         include_str!("../../migrations/postgres/0008_approval_binding.sql"),
     ),
+    (
+        10,
+        "call slots",
+        include_str!("../../migrations/sqlite/0010_call_slots.sql"),
+        include_str!("../../migrations/postgres/0010_call_slots.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

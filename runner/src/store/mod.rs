@@ -10,6 +10,7 @@
 
 mod approvals;
 mod attempts;
+mod call_slots;
 mod clock;
 mod error;
 mod file_mode;

@@ -93,6 +93,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/v1/articles", get(articles::list))
         .route("/api/v1/articles/search", get(articles::search))
         .route("/api/v1/articles/{articleId}", get(articles::get_one))
+        // Every route above is held to Zoho's contract before its handler runs.
+        .route_layer(from_fn_with_state(app.clone(), crate::contract::enforce))
         .route("/oauth/v2/token", post(crate::accounts::token))
         .route("/oauth/v2/token/revoke", post(crate::accounts::revoke))
         .route(
