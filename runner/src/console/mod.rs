@@ -385,6 +385,65 @@ async fn approvals(State(console): State<Arc<Console>>, headers: HeaderMap) -> R
     }
 }
 
+/// The form field holding the edit of one argument of one approval.
+pub(crate) fn edit_field(id: i64, argument: &str) -> String {
+    format!("edit-{id}-{argument}")
+}
+
+/// Whether the console offers an argument for editing: plain values, not the ticket's id.
+pub(crate) fn editable(argument: &str, value: &serde_json::Value) -> bool {
+    !matches!(argument, "id" | "ticketId")
+        && matches!(
+            value,
+            serde_json::Value::String(_)
+                | serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Null
+        )
+}
+
+/// The approval's arguments with the form's edits, each read as the proposed value's type.
+fn edited_arguments(
+    approval: &crate::store::Approval,
+    pairs: &[(String, String)],
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let mut args = approval.arguments.as_object().cloned().unwrap_or_default();
+    for (name, proposed) in args.iter_mut() {
+        if !editable(name, proposed) {
+            continue;
+        }
+        let Some(text) = field(pairs, &edit_field(approval.id, name)) else {
+            continue;
+        };
+        *proposed = match &*proposed {
+            Value::Number(_) => match serde_json::from_str::<serde_json::Number>(text.trim()) {
+                Ok(n) => Value::Number(n),
+                Err(_) => {
+                    return Err(format!(
+                        "approval {}: {name} must be a number; nothing was changed",
+                        approval.id
+                    ));
+                }
+            },
+            Value::Bool(_) => match text.trim() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => {
+                    return Err(format!(
+                        "approval {}: {name} must be true or false; nothing was changed",
+                        approval.id
+                    ));
+                }
+            },
+            Value::Null if text.trim().is_empty() => Value::Null,
+            // Browsers send textarea line breaks as CRLF; the proposal's text has LF.
+            _ => Value::String(text.replace("\r\n", "\n")),
+        };
+    }
+    Ok(Value::Object(args))
+}
+
 /// Approve or reject: one approval (`one=approve:ID`), or the checked ones (`action` + `id`...).
 async fn decide_approvals(
     State(console): State<Arc<Console>>,
@@ -416,7 +475,7 @@ async fn decide_approvals(
         ),
     };
     let verb = match action.as_str() {
-        "approve" => Verb::Approve,
+        "approve" | "edit" => Verb::Approve,
         "reject" => Verb::Reject,
         "retry" => Verb::Retry,
         _ => return page_error(StatusCode::BAD_REQUEST, "approve, reject or retry what?"),
@@ -433,7 +492,21 @@ async fn decide_approvals(
             chosen.push(a);
         }
     }
+    let mut arguments = None;
+    if action == "edit" {
+        let [approval] = chosen.as_slice() else {
+            return page_error(StatusCode::BAD_REQUEST, "edit and approve one write at a time");
+        };
+        match edited_arguments(approval, &pairs) {
+            Ok(edited) => arguments = Some(edited),
+            Err(message) => {
+                console.sessions.flash(&key, vec![message]);
+                return redirect("/approvals");
+            }
+        }
+    }
     let decision = Decide {
+        arguments,
         by: field(&pairs, "by")
             .filter(|b| !b.trim().is_empty())
             .map_or_else(|| "console".to_owned(), str::to_owned),

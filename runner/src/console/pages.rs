@@ -161,7 +161,10 @@ pub fn ticket(csrf: &str, view: &TicketView) -> Markup {
                 h2 { "Proposed writes" }
                 ul {
                     @for a in &view.approvals {
-                        li { "#" (a.id) " " (change_text(a)) " — " span class=(format!("state {}", a.state)) { (a.state) } }
+                        li {
+                            "#" (a.id) " " (change_text(a)) " — " span class=(format!("state {}", a.state)) { (a.state) }
+                            (edited_note(a))
+                        }
                     }
                 }
             }
@@ -234,6 +237,54 @@ fn why(a: &Approval) -> String {
     parts.join(" · ")
 }
 
+/// For a write a reviewer edited before approving it: who, and what the agent had proposed.
+fn edited_note(a: &Approval) -> Markup {
+    html! {
+        @if let Some(proposed) = &a.proposed_arguments {
+            details.edited {
+                summary { "Edited by " (a.decided_by.as_deref().unwrap_or("a reviewer")) " before approval; the agent proposed" }
+                pre { (pretty(proposed)) }
+            }
+        }
+    }
+}
+
+/// The editable arguments of a pending write, approved as edited in one step.
+fn edit_form(a: &Approval) -> Markup {
+    let fields: Vec<(&String, &Value)> = a
+        .arguments
+        .as_object()
+        .map(|args| {
+            args.iter()
+                .filter(|(k, v)| super::editable(k, v))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        @if !fields.is_empty() {
+            details.edit {
+                summary { "Edit, then approve " (a.id) }
+                @for (name, value) in &fields {
+                    @let id = super::edit_field(a.id, name);
+                    @let text = match value { Value::String(s) => s.clone(), Value::Null => String::new(), other => other.to_string() };
+                    label for=(id) {
+                        (crate::agent::writes::field_label(name))
+                        @if !matches!(value, Value::String(_)) || name.ends_with("Id") {
+                            " (proposed: " (a.named(value)) ")"
+                        }
+                    }
+                    @if name.as_str() == "content" {
+                        textarea id=(id) name=(id) rows="6" { (text) }
+                    } @else {
+                        input id=(id) type="text" name=(id) value=(text);
+                    }
+                }
+                button type="submit" name="one" value=(format!("edit:{}", a.id)) { "Approve " (a.id) " as edited" }
+            }
+        }
+    }
+}
+
 /// Pending (and approved or failed, not yet applied) writes grouped per ticket.
 pub fn approvals(csrf: &str, open: &[Approval], flash: &[String]) -> Markup {
     let mut by_ticket: BTreeMap<(String, String), Vec<&Approval>> = BTreeMap::new();
@@ -256,6 +307,9 @@ pub fn approvals(csrf: &str, open: &[Approval], flash: &[String]) -> Markup {
                 p { "Nothing waits for a decision." }
             } @else {
                 form method="post" action="/approvals" {
+                    // Enter in a text field must not approve the first write on the page: a
+                    // disabled first submit button turns implicit submission off.
+                    button.hidden type="submit" disabled aria-hidden="true" tabindex="-1" { "-" }
                     input type="hidden" name="csrf" value=(csrf);
                     @for ((workflow, _), items) in &by_ticket {
                         @let first = items[0];
@@ -293,6 +347,10 @@ pub fn approvals(csrf: &str, open: &[Approval], flash: &[String]) -> Markup {
                                     }
                                     @if a.reason.is_some() || a.confidence.is_some() {
                                         p.why { (why(a)) }
+                                    }
+                                    (edited_note(a))
+                                    @if a.state == ApprovalState::Pending {
+                                        (edit_form(a))
                                     }
                                     p.actions {
                                         @match a.state {
