@@ -7,8 +7,10 @@
 //! (claim, connection and staleness checks, one send), under the console's own connection
 //! settings.
 
+mod admin;
 mod auth;
 mod pages;
+mod schedules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::registry::Registry;
 
@@ -30,6 +32,9 @@ use crate::store::{ApprovalFilter, ApprovalState, RunFilter, Store};
 
 pub use auth::{COOKIE_NAME, host_allowed};
 use auth::{Session, Sessions, same_secret};
+
+/// Where `deskhand mcp serve --http` listens by default.
+pub const DEFAULT_MCP_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// What the console serves from.
 pub struct Console {
@@ -42,6 +47,9 @@ pub struct Console {
     /// The gateway embedded workflows are applied through (with `--sandbox`, the console's one
     /// sandbox); `None`: Zoho from the environment, per decision.
     pub embedded: Option<crate::mcp::EmbeddedServer>,
+    /// The base URL printed in front of `/mcp/<token>` for servers created here (where `deskhand
+    /// mcp serve --http` is reached).
+    pub mcp_public_url: String,
     sessions: Sessions,
 }
 
@@ -58,8 +66,14 @@ impl Console {
             backend,
             allowed_hosts,
             embedded: None,
+            mcp_public_url: DEFAULT_MCP_PUBLIC_URL.to_owned(),
             sessions: Sessions::default(),
         }
+    }
+
+    pub fn with_mcp_public_url(mut self, url: impl Into<String>) -> Self {
+        self.mcp_public_url = url.into();
+        self
     }
 
     pub fn with_embedded(mut self, embedded: crate::mcp::EmbeddedServer) -> Self {
@@ -94,8 +108,13 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/runs/{id}", get(run))
         .route("/tickets/{ticket}", get(ticket))
         .route("/approvals", get(approvals).post(decide_approvals))
+        .route("/schedules", get(schedules::schedules))
+        .route("/mcp-servers", get(admin::servers).post(admin::create_server))
+        .route("/mcp-servers/revoke", post(admin::revoke_server))
+        .route("/api-tokens", get(admin::tokens).post(admin::create_token))
+        .route("/api-tokens/revoke", post(admin::revoke_token))
         .route("/login", get(login_form).post(login))
-        .route("/logout", axum::routing::post(logout))
+        .route("/logout", post(logout))
         .route("/assets/console.css", get(stylesheet))
         .layer(middleware::from_fn_with_state(console.clone(), guard))
         .with_state(console)
