@@ -685,15 +685,6 @@ pub(crate) fn change_text(approval: &Approval) -> String {
         .join(", ")
 }
 
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() > max {
-        let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{kept}…")
-    } else {
-        text.to_owned()
-    }
-}
-
 fn render_list(approvals: &[Approval], wide: bool) -> String {
     let (ticket_w, change_w, reason_w) = if wide {
         (usize::MAX, usize::MAX, usize::MAX)
@@ -712,9 +703,9 @@ fn render_list(approvals: &[Approval], wide: bool) -> String {
             };
             vec![
                 a.id.to_string(),
-                cut(&ticket, ticket_w),
-                cut(&change_text(a), change_w),
-                cut(a.reason.as_deref().unwrap_or("-"), reason_w),
+                table::cut(&ticket, ticket_w),
+                table::cut(&change_text(a), change_w),
+                table::cut(a.reason.as_deref().unwrap_or("-"), reason_w),
                 a.confidence
                     .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
                 a.state.to_string(),

@@ -318,6 +318,7 @@ async fn ticket(
 }
 
 /// Everything the store knows about one ticket.
+#[derive(serde::Serialize)]
 pub(crate) struct TicketView {
     pub wanted: String,
     pub keys: Vec<String>,
@@ -327,7 +328,9 @@ pub(crate) struct TicketView {
     pub approvals: Vec<crate::store::Approval>,
 }
 
-async fn ticket_view(store: &Store, wanted: &str) -> Result<TicketView, crate::store::StoreError> {
+/// The runs that worked a ticket (by its number or id) and its proposed writes: the console's
+/// ticket page and `deskhand history --ticket`.
+pub(crate) async fn ticket_view(store: &Store, wanted: &str) -> Result<TicketView, crate::store::StoreError> {
     let keys = store.item_keys_for_ticket(wanted).await?;
     let mut runs = Vec::new();
     let mut approvals = Vec::new();
