@@ -345,7 +345,11 @@ async fn ticket_history(
         None => format!("ticket #{wanted}\n"),
     };
     if let Some(url) = &view.url {
-        out.push_str(&format!("in Zoho: {url}\n"));
+        // On a line of its own and never cut: a shortened link is no link.
+        out.push_str(&format!(
+            "in Zoho:\n{}\n",
+            super::output::terminal_safe(url)
+        ));
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -371,7 +375,7 @@ async fn ticket_history(
     if !rows.is_empty() {
         out.push('\n');
         out.push_str(&table::render(
-            &["run", "workflow", "started (UTC)", "item", "decision", "writes"],
+            &["run", "workflow", "started (UTC)", "attempt", "decision", "writes"],
             &rows,
             usize::MAX,
         ));
