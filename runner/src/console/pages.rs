@@ -265,7 +265,7 @@ fn edit_form(a: &Approval) -> Markup {
         .unwrap_or_default();
     html! {
         @if !fields.is_empty() {
-            details.edit {
+            details.edit id=(format!("edit-{}", a.id)) {
                 summary { "Edit, then approve " (a.id) }
                 @for (name, value) in &fields {
                     @let id = super::edit_field(a.id, name);
