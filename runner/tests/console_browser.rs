@@ -355,7 +355,10 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
         .script(&format!("document.getElementById('{field}').value = ''"))
         .await;
     browser
-        .type_into(&format!("#{field}"), "Reviewed in the browser.\nSecond line.")
+        .type_into(
+            &format!("#{field}"),
+            "Reviewed in the browser.\nSecond line.",
+        )
         .await;
     browser
         .click(&format!("button[value='edit:{}']", comment.id))

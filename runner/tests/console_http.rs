@@ -235,7 +235,10 @@ async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> String {
 
 /// The text of the page's one-time secret.
 fn secret_of(page: &str) -> String {
-    let at = page.find("class=\"secret\">").expect("a secret on the page") + 15;
+    let at = page
+        .find("class=\"secret\">")
+        .expect("a secret on the page")
+        + 15;
     page[at..].split('<').next().unwrap().trim().to_owned()
 }
 
@@ -280,9 +283,14 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
 
     let registry = Registry::open(store.database().clone()).await.unwrap();
     let (_, token) = registry.create_api_token("console", None).await.unwrap();
-    let console = Console::new(store.clone(), registry.clone(), backend_args(dir), Vec::new())
-        .with_embedded(embedded)
-        .with_mcp_public_url("https://mcp.example");
+    let console = Console::new(
+        store.clone(),
+        registry.clone(),
+        backend_args(dir),
+        Vec::new(),
+    )
+    .with_embedded(embedded)
+    .with_mcp_public_url("https://mcp.example");
     let stop = CancellationToken::new();
     let (addr, _task) = console::serve(console, ([127, 0, 0, 1], 0).into(), stop.clone())
         .await
@@ -379,7 +387,10 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
     assert!(found.require_api_token_auth);
     let listed = get("/mcp-servers").await.unwrap().text().await.unwrap();
     assert!(listed.contains("helpdesk-read"), "{listed}");
-    assert!(!listed.contains(&server_token), "the URL is never shown again");
+    assert!(
+        !listed.contains(&server_token),
+        "the URL is never shown again"
+    );
     let forged = http
         .post(format!("{base}/mcp-servers/revoke"))
         .header(COOKIE, &cookie)

@@ -370,10 +370,9 @@ async fn history_of_one_ticket_fits_80_columns() {
     assert!(wide.contains("update queued, note queued"), "{wide}");
     assert!(wide.contains(&name), "{wide}");
 
-    let json: serde_json::Value = serde_json::from_slice(
-        &deskhand(&["history", "--ticket", &number, "--json"], &db).stdout,
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&deskhand(&["history", "--ticket", &number, "--json"], &db).stdout)
+            .unwrap();
     assert_eq!(json["runs"][0]["run"]["id"], run_id, "{json}");
     assert_eq!(json["keys"], json!([ticket]), "{json}");
     assert_eq!(json["approvals"].as_array().unwrap().len(), 2, "{json}");

@@ -519,10 +519,10 @@ async fn an_edited_approval_keeps_the_proposal_and_is_decided_once() {
             b.approve_edited(queued.id, "bob", None, &other),
         );
         assert!(x.is_ok() != y.is_ok(), "{name}: {x:?} / {y:?}");
-        let (won, text) = if x.is_ok() {
-            (x.unwrap(), "reviewer's text")
-        } else {
-            (y.unwrap(), "someone else's")
+        let (won, text) = match (x, y) {
+            (Ok(won), _) => (won, "reviewer's text"),
+            (_, Ok(won)) => (won, "someone else's"),
+            (Err(e), _) => panic!("{name}: {e}"),
         };
         assert_eq!(won.state, ApprovalState::Approved, "{name}");
         assert_eq!(won.arguments["content"], text, "{name}");

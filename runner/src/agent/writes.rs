@@ -469,11 +469,12 @@ pub fn check_edit(
             reason: format!("the server has no tool `{}`", approval.tool),
         });
     };
-    let valid = zoho_desk_mcp::catalog::validate_json(&info.input_schema, edited.clone())
-        .map_err(|message| ApplyError::Edit {
+    let valid = zoho_desk_mcp::catalog::validate_json(&info.input_schema, edited.clone()).map_err(
+        |message| ApplyError::Edit {
             id: approval.id,
             reason: format!("invalid arguments for `{}`: {message}", approval.tool),
-        })?;
+        },
+    )?;
     // Coercion may not move the write either.
     check_edit_target(approval, &valid)?;
     Ok(valid)

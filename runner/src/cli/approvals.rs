@@ -288,7 +288,10 @@ fn read_args_file(path: &std::path::Path) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("could not read {}", path.display()))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{} is not valid JSON ({e}); nothing was changed", path.display())
+        anyhow::anyhow!(
+            "{} is not valid JSON ({e}); nothing was changed",
+            path.display()
+        )
     })?;
     if !value.is_object() {
         anyhow::bail!(

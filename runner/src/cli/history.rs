@@ -268,7 +268,9 @@ fn render_detail(detail: &RunDetail) -> String {
 
 /// A write tool as a reviewer names it.
 fn write_kind(tool: &str) -> &str {
-    use crate::agent::reconcile::{ADD_COMMENT, DRAFT_REPLY, MOVE_TICKET, SEND_REPLY, UPDATE_TICKET};
+    use crate::agent::reconcile::{
+        ADD_COMMENT, DRAFT_REPLY, MOVE_TICKET, SEND_REPLY, UPDATE_TICKET,
+    };
     match tool {
         UPDATE_TICKET => "update",
         ADD_COMMENT => "note",
@@ -375,7 +377,14 @@ async fn ticket_history(
     if !rows.is_empty() {
         out.push('\n');
         out.push_str(&table::render(
-            &["run", "workflow", "started (UTC)", "attempt", "decision", "writes"],
+            &[
+                "run",
+                "workflow",
+                "started (UTC)",
+                "attempt",
+                "decision",
+                "writes",
+            ],
             &rows,
             usize::MAX,
         ));

@@ -109,7 +109,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/tickets/{ticket}", get(ticket))
         .route("/approvals", get(approvals).post(decide_approvals))
         .route("/schedules", get(schedules::schedules))
-        .route("/mcp-servers", get(admin::servers).post(admin::create_server))
+        .route(
+            "/mcp-servers",
+            get(admin::servers).post(admin::create_server),
+        )
         .route("/mcp-servers/revoke", post(admin::revoke_server))
         .route("/api-tokens", get(admin::tokens).post(admin::create_token))
         .route("/api-tokens/revoke", post(admin::revoke_token))
@@ -330,7 +333,10 @@ pub(crate) struct TicketView {
 
 /// The runs that worked a ticket (by its number or id) and its proposed writes: the console's
 /// ticket page and `deskhand history --ticket`.
-pub(crate) async fn ticket_view(store: &Store, wanted: &str) -> Result<TicketView, crate::store::StoreError> {
+pub(crate) async fn ticket_view(
+    store: &Store,
+    wanted: &str,
+) -> Result<TicketView, crate::store::StoreError> {
     let keys = store.item_keys_for_ticket(wanted).await?;
     let mut runs = Vec::new();
     let mut approvals = Vec::new();
@@ -517,7 +523,10 @@ async fn decide_approvals(
     let mut arguments = None;
     if action == "edit" {
         let [approval] = chosen.as_slice() else {
-            return page_error(StatusCode::BAD_REQUEST, "edit and approve one write at a time");
+            return page_error(
+                StatusCode::BAD_REQUEST,
+                "edit and approve one write at a time",
+            );
         };
         match edited_arguments(approval, &pairs) {
             Ok(edited) => arguments = Some(edited),

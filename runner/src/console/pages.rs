@@ -257,11 +257,7 @@ fn edit_form(a: &Approval) -> Markup {
     let fields: Vec<(&String, &Value)> = a
         .arguments
         .as_object()
-        .map(|args| {
-            args.iter()
-                .filter(|(k, v)| super::editable(k, v))
-                .collect()
-        })
+        .map(|args| args.iter().filter(|(k, v)| super::editable(k, v)).collect())
         .unwrap_or_default();
     html! {
         @if !fields.is_empty() {

@@ -111,10 +111,7 @@ async fn view(console: &Console) -> Result<SchedulesView, crate::store::StoreErr
     Ok(out)
 }
 
-pub(super) async fn schedules(
-    State(console): State<Arc<Console>>,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn schedules(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
     let Some((_, session)) = session(&console, &headers) else {
         return redirect("/login");
     };
