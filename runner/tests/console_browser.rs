@@ -254,12 +254,13 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     .unwrap();
     let embedded = EmbeddedServer::new(backend.gateway.clone());
     let engine = Engine::new(store.clone(), "test").with_embedded(embedded.clone());
+    let name = common::unique_name("browser");
     let path = agent::write_workflow(&agent::workflow_yaml(
-        &common::unique_name("browser"),
+        &name,
         &llm.base_url(),
         2,
         "approve",
-        "",
+        "schedule: \"*/30 * * * *\"\n",
     ));
     let workflow = agent::load(&path);
     let decider = Decider::for_workflow(&workflow, |_| None).unwrap();
@@ -315,6 +316,13 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
         std::fs::write(shot, browser.screenshot().await).unwrap();
     }
 
+    // The schedules page, from the navigation.
+    browser.click("nav a[href='/schedules']").await;
+    let schedules = browser.wait_for("Next tick").await;
+    assert!(schedules.contains(&name), "{schedules}");
+    assert!(schedules.contains("*/30 * * * *"), "{schedules}");
+    browser.goto(&format!("{base}/approvals")).await;
+
     // A ticket's history.
     browser.click(&format!("a[href='/tickets/{number}']")).await;
     let history = browser.wait_for("Attempt 1").await;
@@ -337,12 +345,34 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
         ApprovalState::Pending
     );
 
-    // Approve one write, then reject the rest in bulk.
+    // Edit one write and approve it, then reject the rest in bulk.
     browser.goto(&format!("{base}/approvals")).await;
     browser
-        .click(&format!("button[value='approve:{}']", comment.id))
+        .click(&format!("#edit-{} summary", comment.id))
         .await;
-    browser.wait_for(") applied").await;
+    let field = format!("edit-{}-content", comment.id);
+    browser
+        .script(&format!("document.getElementById('{field}').value = ''"))
+        .await;
+    browser
+        .type_into(
+            &format!("#{field}"),
+            "Reviewed in the browser.\nSecond line.",
+        )
+        .await;
+    browser
+        .click(&format!("button[value='edit:{}']", comment.id))
+        .await;
+    browser.wait_for(") applied as edited").await;
+    let edited = store.get_approval(comment.id).await.unwrap().unwrap();
+    assert_eq!(
+        edited.arguments["content"],
+        "Reviewed in the browser.\nSecond line."
+    );
+    assert_eq!(
+        edited.proposed_arguments.unwrap()["content"],
+        note_for(&first)
+    );
     for a in queued.iter().filter(|a| a.id != comment.id) {
         browser.click(&format!("#pick-{}", a.id)).await;
     }
@@ -350,7 +380,11 @@ async fn a_reviewer_signs_in_reads_a_ticket_and_decides_in_the_browser() {
     browser.wait_for("Nothing waits for a decision").await;
 
     let state = backend.sandbox.admin().state_json();
-    assert_eq!(comments_containing(&state, &first, &note_for(&first)), 1);
+    assert_eq!(
+        comments_containing(&state, &first, "Reviewed in the browser"),
+        1
+    );
+    assert_eq!(comments_containing(&state, &first, &note_for(&first)), 0);
     for ticket in before["tickets"].as_array().unwrap() {
         let id = ticket["id"].as_str().unwrap();
         if id != first {

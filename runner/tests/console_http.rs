@@ -219,3 +219,303 @@ async fn the_console_signs_in_shows_a_ticket_and_decides_approvals() {
     assert!(history.contains("Attempt 1"), "{history}");
     stop.cancel();
 }
+
+/// Signs in with `token`; returns the session cookie.
+async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let signed_in = http
+        .post(format!("{base}/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The text of the page's one-time secret.
+fn secret_of(page: &str) -> String {
+    let at = page
+        .find("class=\"secret\">")
+        .expect("a secret on the page")
+        + 15;
+    page[at..].split('<').next().unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let db = common::temp_path("console-admin", "db");
+    let store = Store::connect(&zoho_desk_mcp::registry::database::sqlite_url(
+        db.to_str().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let embedded = EmbeddedServer::new(backend.gateway.clone());
+    let engine = Engine::new(store.clone(), "test").with_embedded(embedded.clone());
+    let name = common::unique_name("scheduled");
+    let path = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        1,
+        "approve",
+        "schedule: \"0 9 * * 1\"\ntimezone: Europe/Berlin\noverlap: queue\ncatch_up: latest\n",
+    ));
+    let dir = path.parent().unwrap();
+    std::fs::write(dir.join("broken.yaml"), "version: 1\nname: [unclosed\n").unwrap();
+    let workflow = agent::load(&path);
+    let decider = Decider::for_workflow(&workflow, |_| None).unwrap();
+    let report = engine
+        .run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report:#?}");
+    let queued = store
+        .list_approvals(Some(ApprovalState::Pending), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2);
+    let run_id = queued[0].run_id.unwrap();
+
+    let registry = Registry::open(store.database().clone()).await.unwrap();
+    let (_, token) = registry.create_api_token("console", None).await.unwrap();
+    let console = Console::new(
+        store.clone(),
+        registry.clone(),
+        backend_args(dir),
+        Vec::new(),
+    )
+    .with_embedded(embedded)
+    .with_mcp_public_url("https://mcp.example");
+    let stop = CancellationToken::new();
+    let (addr, _task) = console::serve(console, ([127, 0, 0, 1], 0).into(), stop.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&http, &base, &token).await;
+    let get = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header(COOKIE, &cookie)
+            .send()
+    };
+
+    // Schedules: the scheduler's next tick, the last run, the policies; a broken file listed.
+    let schedules = get("/schedules").await.unwrap();
+    assert_eq!(schedules.status(), StatusCode::OK);
+    let schedules = schedules.text().await.unwrap();
+    let next = deskhand::scheduler::TickPlanner::for_workflow(&workflow, None, chrono::Utc::now())
+        .unwrap()
+        .upcoming()
+        .unwrap();
+    for expected in [
+        name.as_str(),
+        "0 9 * * 1",
+        "Europe/Berlin",
+        &next.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        &format!("href=\"/runs/{run_id}\""),
+        "<td>queue</td>",
+        "<td>latest</td>",
+        "<td>approve</td>",
+        "broken.yaml",
+        "Does not load",
+        "href=\"/schedules\"",
+    ] {
+        assert!(schedules.contains(expected), "{expected}: {schedules}");
+    }
+
+    // MCP servers: created with the CLI's checks, the URL shown once, revoked.
+    let page = get("/mcp-servers").await.unwrap().text().await.unwrap();
+    let csrf = csrf_of(&page);
+    let forged = http
+        .post(format!("{base}/mcp-servers"))
+        .header(COOKIE, &cookie)
+        .form(&[("name", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(registry.list_servers().await.unwrap().is_empty());
+    let refused = http
+        .post(format!("{base}/mcp-servers"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "bad"),
+            ("methods", "frobnicate"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("frobnicate"));
+    assert!(registry.list_servers().await.unwrap().is_empty());
+    let created = http
+        .post(format!("{base}/mcp-servers"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "helpdesk-read"),
+            ("methods", "read"),
+            ("tags", "tickets"),
+            ("require_api_token_auth", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let url = secret_of(&created.text().await.unwrap());
+    let server_token = url
+        .strip_prefix("https://mcp.example/mcp/")
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_owned();
+    let found = match registry.lookup_server_token(&server_token).await.unwrap() {
+        zoho_desk_mcp::registry::TokenLookup::Active(record) => record,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(found.name, "helpdesk-read");
+    assert_eq!(found.methods, vec!["read".to_owned()]);
+    assert_eq!(found.tags, vec!["tickets".to_owned()]);
+    assert!(found.require_api_token_auth);
+    let listed = get("/mcp-servers").await.unwrap().text().await.unwrap();
+    assert!(listed.contains("helpdesk-read"), "{listed}");
+    assert!(
+        !listed.contains(&server_token),
+        "the URL is never shown again"
+    );
+    let forged = http
+        .post(format!("{base}/mcp-servers/revoke"))
+        .header(COOKIE, &cookie)
+        .form(&[("id", found.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(registry.list_servers().await.unwrap().len(), 1);
+    let revoked = http
+        .post(format!("{base}/mcp-servers/revoke"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("id", found.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert!(registry.list_servers().await.unwrap().is_empty());
+    assert_eq!(
+        registry.lookup_server_token(&server_token).await.unwrap(),
+        zoho_desk_mcp::registry::TokenLookup::Unknown
+    );
+
+    // API tokens: the same, and a revoked token no longer signs in.
+    let forged = http
+        .post(format!("{base}/api-tokens"))
+        .header(COOKIE, &cookie)
+        .form(&[("name", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(registry.list_api_tokens().await.unwrap().len(), 1);
+    let created = http
+        .post(format!("{base}/api-tokens"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("name", "ci")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let new_token = secret_of(&created.text().await.unwrap());
+    assert!(registry.verify_api_token(&new_token).await.unwrap());
+    let listed = get("/api-tokens").await.unwrap().text().await.unwrap();
+    assert!(listed.contains(">ci<"), "{listed}");
+    assert!(!listed.contains(&new_token) && !listed.contains(&token));
+    let ci = registry
+        .list_api_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "ci")
+        .unwrap();
+    let revoked = http
+        .post(format!("{base}/api-tokens/revoke"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("id", ci.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert!(!registry.verify_api_token(&new_token).await.unwrap());
+
+    // Edit-then-approve: the edited note is what lands, the proposal stays on record.
+    let comment = queued
+        .iter()
+        .find(|a| a.tool == "create_a_zoho_desk_ticket_comment")
+        .unwrap();
+    let update = queued.iter().find(|a| a.id != comment.id).unwrap();
+    let ticket = comment.item_key.clone();
+    let page = get("/approvals").await.unwrap().text().await.unwrap();
+    let field = format!("edit-{}-content", comment.id);
+    assert!(page.contains(&format!("name=\"{field}\"")), "{page}");
+    assert!(
+        !page.contains(&format!("edit-{}-id\"", update.id)),
+        "the ticket id is not editable"
+    );
+    let edited_text = "Checked by a person: billing question, normal priority.";
+    let forged = http
+        .post(format!("{base}/approvals"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("one", format!("edit:{}", comment.id)),
+            (field.as_str(), edited_text.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let approved = http
+        .post(format!("{base}/approvals"))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.clone()),
+            ("one", format!("edit:{}", comment.id)),
+            (field.as_str(), edited_text.replace('\n', "\r\n")),
+            (&format!("edit-{}-priority", update.id), "Low".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+    let done = store.get_approval(comment.id).await.unwrap().unwrap();
+    assert_eq!(done.state, ApprovalState::Applied, "{done:?}");
+    assert_eq!(done.arguments["content"], edited_text);
+    assert_eq!(
+        done.proposed_arguments.as_ref().unwrap()["content"],
+        note_for(&ticket)
+    );
+    assert_eq!(done.decided_by.as_deref(), Some("console"));
+    let state = backend.sandbox.admin().state_json();
+    assert_eq!(comments_containing(&state, &ticket, edited_text), 1);
+    assert_eq!(comments_containing(&state, &ticket, &note_for(&ticket)), 0);
+    assert_eq!(
+        store.get_approval(update.id).await.unwrap().unwrap().state,
+        ApprovalState::Pending,
+        "only the write whose button was pressed is decided"
+    );
+    let history = get(&format!("/tickets/{ticket}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("Edited by console"), "{history}");
+    stop.cancel();
+}

@@ -295,3 +295,100 @@ fn the_mcp_registry_creates_the_store_file_user_only_too() {
     assert_eq!(mode, 0o600);
     remove_sqlite_files(&db);
 }
+
+/// `history --ticket N`: the runs that worked a ticket (by its Zoho number or its id), per item
+/// the decision and the writes, in 80 columns; `--wide` names the writes; `--json` has it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_of_one_ticket_fits_80_columns() {
+    use common::agent;
+    use deskhand::engine::{Decider, Engine, Quiet, RunRequest};
+    let llm = deskhand_e2e::scripted_llm::ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let db = temp_path("history-ticket", "db");
+    let store = Store::connect(&sqlite_url(&db.to_string_lossy()))
+        .await
+        .unwrap();
+    let engine = Engine::new(store.clone(), "test")
+        .with_embedded(deskhand::mcp::EmbeddedServer::new(backend.gateway.clone()));
+    let name = common::unique_name("hist");
+    let path = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        2,
+        "approve",
+        "",
+    ));
+    let workflow = agent::load(&path);
+    let decider = Decider::for_workflow(&workflow, |_| None).unwrap();
+    let report = engine
+        .run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report:#?}");
+    let approvals = store.list_approvals(None, None, 10).await.unwrap();
+    let ticket = approvals[0].item_key.clone();
+    let other = approvals
+        .iter()
+        .find(|a| a.item_key != ticket)
+        .unwrap()
+        .item_key
+        .clone();
+    let run_id = approvals[0].run_id.unwrap();
+    let number = backend.sandbox.admin().ticket(&ticket).unwrap()["ticketNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for wanted in [number.clone(), format!("#{number}"), ticket.clone()] {
+        let out = deskhand(&["history", "--ticket", &wanted], &db);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        // The ticket's link is the one line never cut.
+        for line in shown.lines().filter(|l| !l.starts_with("https://")) {
+            assert!(line.chars().count() <= 80, "{} wide: {line}", line.len());
+        }
+        assert!(shown.contains(&format!("ticket #{wanted}").replace("##", "#")));
+        let row = shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{run_id} ")))
+            .unwrap_or_else(|| panic!("a row for run {run_id}: {shown}"));
+        assert!(row.contains("1/succeeded"), "{row}");
+        assert!(row.contains("assign"), "{row}");
+        assert!(row.contains("2 queued"), "{row}");
+        assert!(shown.contains("writes held for approval"), "{shown}");
+        assert!(shown.contains("priority: "), "{shown}");
+        assert!(
+            !shown.contains(&note_text(&other)),
+            "only this ticket's writes: {shown}"
+        );
+    }
+
+    let wide = text(&deskhand(&["history", "--ticket", &number, "--wide"], &db).stdout);
+    // The two writes were parallel tool calls: recorded in either order.
+    assert!(
+        wide.contains("update queued") && wide.contains("note queued"),
+        "{wide}"
+    );
+    assert!(wide.contains(&name), "{wide}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&deskhand(&["history", "--ticket", &number, "--json"], &db).stdout)
+            .unwrap();
+    assert_eq!(json["runs"][0]["run"]["id"], run_id, "{json}");
+    assert_eq!(json["keys"], json!([ticket]), "{json}");
+    assert_eq!(json["approvals"].as_array().unwrap().len(), 2, "{json}");
+
+    let none = deskhand(&["history", "--ticket", "424242"], &db);
+    assert_eq!(none.status.code(), Some(0));
+    assert!(text(&none.stdout).contains("no run has worked ticket #424242"));
+    let both = deskhand(&["history", "1", "--ticket", &number], &db);
+    assert_eq!(both.status.code(), Some(2), "a run and a ticket at once");
+    remove_sqlite_files(&db);
+}
+
+fn note_text(ticket: &str) -> String {
+    common::agent::note_for(ticket)
+}

@@ -670,3 +670,115 @@ async fn a_failed_apply_is_retried_through_the_binary_and_sends_once() {
         1
     );
 }
+
+/// `approvals approve N --args-file FILE`: broken JSON or another ticket is one error and changes
+/// nothing; a valid edit is what lands, and the proposal stays on record.
+#[tokio::test]
+async fn approving_with_an_args_file_sends_the_edit_and_keeps_the_proposal() {
+    let llm = ScriptedLlm::builder()
+        .responder(agent::triage)
+        .start()
+        .await;
+    let backend = common::sandbox().await;
+    let sandbox = &backend.sandbox;
+    let name = common::unique_name("edit");
+    let workflow = agent::write_workflow(&agent::workflow_yaml(
+        &name,
+        &llm.base_url(),
+        1,
+        "approve",
+        "",
+    ));
+    let dir = workflow.parent().unwrap().to_str().unwrap().to_owned();
+    let db = common::temp_path("edit", "db");
+    let db_url = zoho_desk_mcp::registry::database::sqlite_url(db.to_str().unwrap());
+    let cli = |args: &[&str]| {
+        let mut cmd = deskhand(sandbox);
+        cmd.args(args)
+            .args(["--database-url", &db_url, "--workflows", &dir]);
+        cmd
+    };
+    let run = deskhand(sandbox)
+        .args(["run", workflow.to_str().unwrap(), "--database-url", &db_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed = cli(&["approvals", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let queued: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let update = queued
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["tool"] == "update_a_zoho_desk_ticket_by_id")
+        .unwrap()
+        .clone();
+    let id = update["id"].to_string();
+    let ticket = update["item_key"].as_str().unwrap().to_owned();
+    let state_of = || async {
+        let shown = cli(&["approvals", "show", &id, "--json"])
+            .output()
+            .await
+            .unwrap();
+        serde_json::from_slice::<Value>(&shown.stdout).unwrap()
+    };
+    let file = common::temp_path("edit-args", "json");
+    let file_arg = file.to_str().unwrap().to_owned();
+    let refused = [
+        ("{\"id\": ", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        (r#"{"id": "999999", "priority": "Low"}"#, "must stay"),
+        (r#"{"priority": "Low"}"#, "must stay"),
+    ];
+    for (text, says) in refused {
+        std::fs::write(&file, text).unwrap();
+        let out = cli(&["approvals", "approve", &id, "--args-file", &file_arg])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(stderr.contains(says), "{text}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(state_of().await["state"], "pending", "{text}");
+    }
+    // A priority the ticket has neither now nor in the proposal, so only the edit can set it.
+    let before = sandbox.admin().ticket(&ticket).unwrap()["priority"].clone();
+    let chosen = if before == "Low" { "Medium" } else { "Low" };
+    std::fs::write(
+        &file,
+        serde_json::json!({"id": ticket, "priority": chosen}).to_string(),
+    )
+    .unwrap();
+    let approved = cli(&[
+        "approvals",
+        "approve",
+        &id,
+        "--args-file",
+        &file_arg,
+        "--by",
+        "ops",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(String::from_utf8_lossy(&approved.stdout).contains("as edited"));
+    assert_eq!(sandbox.admin().ticket(&ticket).unwrap()["priority"], chosen);
+    let shown = state_of().await;
+    assert_eq!(shown["state"], "applied", "{shown}");
+    assert_eq!(shown["arguments"]["priority"], chosen, "{shown}");
+    assert_eq!(shown["proposed_arguments"]["priority"], "High", "{shown}");
+    assert_eq!(shown["decided_by"], "ops", "{shown}");
+}

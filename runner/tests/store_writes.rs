@@ -484,3 +484,63 @@ async fn a_failed_or_abandoned_apply_can_be_claimed_again() {
         assert_eq!(released.state, ApprovalState::Approved, "{name}");
     }
 }
+
+/// Edit-then-approve: the edit replaces the arguments and the proposal is kept, in the one
+/// conditional update that decides; a decided approval cannot be edited, and two reviewers
+/// editing at once decide once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edited_approval_keeps_the_proposal_and_is_decided_once() {
+    for backend in store_backends() {
+        let name = backend.name;
+        let a = backend.open().await;
+        let b = backend.open().await;
+        let wf = unique_name("edit");
+        let run = a
+            .create_run(&NewRun::new(&wf, Trigger::Cli, "cli"))
+            .await
+            .unwrap();
+        let proposed = json!({"ticketId": "101", "content": "agent's draft", "isPublic": false});
+        let queued = a
+            .queue_approval(&NewApproval {
+                run_id: Some(run),
+                workflow: wf.clone(),
+                item_key: "101".into(),
+                tool: "create_a_zoho_desk_ticket_comment".into(),
+                arguments: proposed.clone(),
+                ..NewApproval::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(queued.proposed_arguments, None, "{name}");
+        let edited = json!({"ticketId": "101", "content": "reviewer's text", "isPublic": false});
+        let other = json!({"ticketId": "101", "content": "someone else's", "isPublic": false});
+        let (x, y) = tokio::join!(
+            a.approve_edited(queued.id, "alice", None, &edited),
+            b.approve_edited(queued.id, "bob", None, &other),
+        );
+        assert!(x.is_ok() != y.is_ok(), "{name}: {x:?} / {y:?}");
+        let (won, text) = match (x, y) {
+            (Ok(won), _) => (won, "reviewer's text"),
+            (_, Ok(won)) => (won, "someone else's"),
+            (Err(e), _) => panic!("{name}: {e}"),
+        };
+        assert_eq!(won.state, ApprovalState::Approved, "{name}");
+        assert_eq!(won.arguments["content"], text, "{name}");
+        assert_eq!(won.proposed_arguments, Some(proposed.clone()), "{name}");
+        let stored = a.get_approval(queued.id).await.unwrap().unwrap();
+        assert_eq!(stored, won, "{name}: what was returned is what is stored");
+        assert!(
+            matches!(
+                a.approve_edited(queued.id, "carol", None, &edited).await,
+                Err(StoreError::ApprovalState { .. })
+            ),
+            "{name}: a decided approval is not edited"
+        );
+        assert!(
+            a.approve_edited(queued.id, "carol", None, &json!("text"))
+                .await
+                .is_err(),
+            "{name}"
+        );
+    }
+}

@@ -419,6 +419,67 @@ pub async fn check_fresh(toolbox: &Toolbox, approval: &Approval) -> Result<(), A
     }
 }
 
+/// The keys that name a write's ticket: an edit may not change them.
+const TICKET_KEYS: [&str; 2] = ["id", "ticketId"];
+
+/// Checks a reviewer's edit of a pending write without a connection: a JSON object that names
+/// the same ticket as the proposal. A run's writes are confined to the item's own ticket, and
+/// an edit is held to the same rule (a write that names no ticket is refused too).
+pub fn check_edit_target(approval: &Approval, edited: &Value) -> Result<(), ApplyError> {
+    let id = approval.id;
+    let Some(edited) = edited.as_object() else {
+        return Err(ApplyError::Edit {
+            id,
+            reason: "the edited arguments must be a JSON object".to_owned(),
+        });
+    };
+    let proposed = approval.arguments.as_object().cloned().unwrap_or_default();
+    let named = |args: &Map<String, Value>, key: &str| args.get(key).and_then(reconcile::id_text);
+    for key in TICKET_KEYS {
+        if named(&proposed, key) != named(edited, key) {
+            return Err(ApplyError::Edit {
+                id,
+                reason: format!(
+                    "`{key}` must stay {} (an edit may not move the write to another ticket)",
+                    named(&proposed, key).map_or_else(|| "absent".to_owned(), |t| format!("{t:?}"))
+                ),
+            });
+        }
+    }
+    if proposal::ticket_of(&approval.tool, edited).is_none() {
+        return Err(ApplyError::Edit {
+            id,
+            reason: "the edited write names no ticket".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks a reviewer's edit as the run checked the agent's call: same ticket, and valid for the
+/// tool's input schema as `toolbox`'s server describes it. Returns the arguments to send.
+pub fn check_edit(
+    toolbox: &Toolbox,
+    approval: &Approval,
+    edited: &Value,
+) -> Result<Value, ApplyError> {
+    check_edit_target(approval, edited)?;
+    let Some(info) = toolbox.server_tool(&approval.tool) else {
+        return Err(ApplyError::Edit {
+            id: approval.id,
+            reason: format!("the server has no tool `{}`", approval.tool),
+        });
+    };
+    let valid = zoho_desk_mcp::catalog::validate_json(&info.input_schema, edited.clone()).map_err(
+        |message| ApplyError::Edit {
+            id: approval.id,
+            reason: format!("invalid arguments for `{}`: {message}", approval.tool),
+        },
+    )?;
+    // Coercion may not move the write either.
+    check_edit_target(approval, &valid)?;
+    Ok(valid)
+}
+
 /// Applies an approved (or failed, to retry it) write: `claimant` claims it first, so of two
 /// approvers applying at once one sends and the other is told it is being applied. The intent it
 /// was queued under is sent (or, after a crash in the middle of an earlier apply, checked
@@ -659,4 +720,6 @@ pub enum ApplyError {
     Unchecked { id: i64, reason: String },
     #[error("the note was not added: {0}")]
     Note(String),
+    #[error("approval {id} was not changed: {reason}")]
+    Edit { id: i64, reason: String },
 }

@@ -78,6 +78,11 @@ enum ApprovalsCommand {
         by: Option<String>,
         #[arg(long)]
         note: Option<String>,
+        /// Approve the write with these arguments instead of the proposed ones: a JSON object
+        /// replacing them all (the same ticket; `approvals show N --json` prints the proposal).
+        /// The proposal stays on record.
+        #[arg(long, value_name = "FILE")]
+        args_file: Option<std::path::PathBuf>,
         #[command(flatten)]
         backend: BackendArgs,
     },
@@ -195,6 +200,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
             anyway,
             by,
             note,
+            args_file,
             backend,
         } => {
             let store = backend::store(&backend).await?;
@@ -203,10 +209,27 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 outln!("nothing decided");
                 return Ok(ExitCode::SUCCESS);
             }
+            let arguments = match &args_file {
+                Some(path) => {
+                    if select.id.is_none() {
+                        anyhow::bail!(
+                            "--args-file edits one write; name it by its id, not a bulk selection"
+                        );
+                    }
+                    Some(read_args_file(path)?)
+                }
+                None => None,
+            };
+            if let Some(edited) = &arguments {
+                for approval in &chosen {
+                    writes::check_edit_target(approval, edited)?;
+                }
+            }
             let decision = Decide {
                 by: reviewer(by),
                 note,
                 anyway,
+                arguments,
             };
             decide_all(&store, &backend, chosen, Verb::Approve, &decision).await
         }
@@ -226,6 +249,7 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 by: reviewer(by),
                 note,
                 anyway: false,
+                arguments: None,
             };
             decide_all(&store, &backend, chosen, Verb::Reject, &decision).await
         }
@@ -252,10 +276,30 @@ pub async fn run(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
                 by: reviewer(None),
                 note: None,
                 anyway,
+                arguments: None,
             };
             decide_all(&store, &backend, vec![approval], Verb::Retry, &decision).await
         }
     }
+}
+
+/// The JSON object of `--args-file`.
+fn read_args_file(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not valid JSON ({e}); nothing was changed",
+            path.display()
+        )
+    })?;
+    if !value.is_object() {
+        anyhow::bail!(
+            "{} must hold a JSON object of the write's arguments; nothing was changed",
+            path.display()
+        );
+    }
+    Ok(value)
 }
 
 /// Whether `approval` is for ticket `wanted` (its number, with or without `#`, or its id).
@@ -331,6 +375,9 @@ pub(crate) struct Decide {
     pub by: String,
     pub note: Option<String>,
     pub anyway: bool,
+    /// The reviewer's edit of one pending write's arguments, approved and sent instead of the
+    /// proposal (only with [`Verb::Approve`] and one approval).
+    pub arguments: Option<Value>,
 }
 
 /// What became of one approval in a decision: a line for the reviewer, or why it failed.
@@ -382,6 +429,9 @@ pub(crate) async fn decide(
     verb: Verb,
     decision: &Decide,
 ) -> anyhow::Result<Vec<Outcome>> {
+    if decision.arguments.is_some() && (verb != Verb::Approve || chosen.len() != 1) {
+        anyhow::bail!("an edit applies to one pending write being approved");
+    }
     let mut outcomes = Vec::new();
     let mut by_workflow: BTreeMap<String, Vec<Approval>> = BTreeMap::new();
     for approval in chosen {
@@ -552,17 +602,41 @@ async fn decide_one(
             };
             writes::check_connection(&a.toolbox, approval)?;
             if approval.state == ApprovalState::Pending {
+                let edited = match &decision.arguments {
+                    Some(edit) => Some(writes::check_edit(&a.toolbox, approval, edit)?)
+                        .filter(|args| *args != approval.arguments),
+                    None => None,
+                };
                 if !decision.anyway {
-                    writes::check_fresh(&a.toolbox, approval).await?;
+                    // Fresh against what will be sent: the edit's fields, the proposal's base.
+                    let sent = Approval {
+                        arguments: edited.clone().unwrap_or_else(|| approval.arguments.clone()),
+                        ..approval.clone()
+                    };
+                    writes::check_fresh(&a.toolbox, &sent).await?;
                 }
-                store
-                    .decide_approval(
-                        id,
-                        Decision::Approve,
-                        &decision.by,
-                        decision.note.as_deref(),
-                    )
-                    .await?;
+                match &edited {
+                    Some(args) => {
+                        store
+                            .approve_edited(id, &decision.by, decision.note.as_deref(), args)
+                            .await?
+                    }
+                    None => {
+                        store
+                            .decide_approval(
+                                id,
+                                Decision::Approve,
+                                &decision.by,
+                                decision.note.as_deref(),
+                            )
+                            .await?
+                    }
+                };
+            } else if decision.arguments.is_some() {
+                anyhow::bail!(
+                    "approval {id} is {}; only a pending write can be edited",
+                    approval.state
+                );
             }
             let claimant = format!("{} ({})", a.engine.owner(), decision.by);
             let done = writes::apply_approval(&a.toolbox, id, &claimant, decision.anyway)
@@ -572,7 +646,12 @@ async fn decide_one(
                     other => anyhow::anyhow!("{other}"),
                 })?;
             if done.state == ApprovalState::Applied {
-                Ok(format!("approval {id} (#{ticket}) applied"))
+                let edited = if done.proposed_arguments.is_some() {
+                    " as edited"
+                } else {
+                    ""
+                };
+                Ok(format!("approval {id} (#{ticket}) applied{edited}"))
             } else {
                 anyhow::bail!(
                     "approval {id} (#{ticket}) failed: {}; `deskhand approvals retry {id}` tries again",
@@ -609,15 +688,6 @@ pub(crate) fn change_text(approval: &Approval) -> String {
         .join(", ")
 }
 
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() > max {
-        let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{kept}…")
-    } else {
-        text.to_owned()
-    }
-}
-
 fn render_list(approvals: &[Approval], wide: bool) -> String {
     let (ticket_w, change_w, reason_w) = if wide {
         (usize::MAX, usize::MAX, usize::MAX)
@@ -636,9 +706,9 @@ fn render_list(approvals: &[Approval], wide: bool) -> String {
             };
             vec![
                 a.id.to_string(),
-                cut(&ticket, ticket_w),
-                cut(&change_text(a), change_w),
-                cut(a.reason.as_deref().unwrap_or("-"), reason_w),
+                table::cut(&ticket, ticket_w),
+                table::cut(&change_text(a), change_w),
+                table::cut(a.reason.as_deref().unwrap_or("-"), reason_w),
                 a.confidence
                     .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
                 a.state.to_string(),
@@ -704,6 +774,11 @@ fn render_one(a: &Approval) -> String {
                 .as_deref()
                 .map(|n| format!(": {n}"))
                 .unwrap_or_default()
+        ));
+    }
+    if let Some(proposed) = &a.proposed_arguments {
+        out.push_str(&format!(
+            "\nedited before approval; the agent proposed: {proposed}"
         ));
     }
     if a.attempts > 0 {

@@ -24,6 +24,10 @@ pub struct ConsoleArgs {
     /// reached by through a proxy or on the network.
     #[arg(long, value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// Base URL of `deskhand mcp serve --http`, printed in front of `/mcp/<token>` for MCP
+    /// servers created from the console.
+    #[arg(long, env = "DESKHAND_MCP_PUBLIC_URL", default_value = console::DEFAULT_MCP_PUBLIC_URL)]
+    mcp_public_url: String,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -46,7 +50,8 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<ExitCode> {
     } else {
         (None::<EmbeddedServer>, None)
     };
-    let mut console = Console::new(store, registry, args.backend.clone(), args.allowed_hosts);
+    let mut console = Console::new(store, registry, args.backend.clone(), args.allowed_hosts)
+        .with_mcp_public_url(args.mcp_public_url);
     if let Some(embedded) = embedded {
         console = console.with_embedded(embedded);
     }

@@ -20,7 +20,15 @@ struct RunRow<'a> {
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
     /// Show this run's items, LLM steps, tool calls and retries.
+    #[arg(conflicts_with = "ticket")]
     run_id: Option<i64>,
+    /// Every run that worked this ticket (its number as Zoho shows it, or its id): per item
+    /// the decision, the writes and the errors, then the writes held for approval.
+    #[arg(long, conflicts_with = "workflow")]
+    ticket: Option<String>,
+    /// With --ticket: do not shorten cells to fit 80 columns.
+    #[arg(long, requires = "ticket")]
+    wide: bool,
     /// Only runs of this workflow.
     #[arg(long)]
     workflow: Option<String>,
@@ -38,6 +46,9 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     // A run whose process died shows as interrupted once its lease lapses, not running forever.
     if let Err(e) = store.close_lapsed_runs(None).await {
         tracing::warn!(error = %e, "could not close runs whose lease lapsed");
+    }
+    if let Some(ticket) = &args.ticket {
+        return ticket_history(&store, ticket, args.json, args.wide).await;
     }
     if let Some(id) = args.run_id {
         let Some(detail) = store.run_detail(id).await? else {
@@ -253,4 +264,163 @@ fn render_detail(detail: &RunDetail) -> String {
         }
     }
     out
+}
+
+/// A write tool as a reviewer names it.
+fn write_kind(tool: &str) -> &str {
+    use crate::agent::reconcile::{
+        ADD_COMMENT, DRAFT_REPLY, MOVE_TICKET, SEND_REPLY, UPDATE_TICKET,
+    };
+    match tool {
+        UPDATE_TICKET => "update",
+        ADD_COMMENT => "note",
+        SEND_REPLY => "reply",
+        DRAFT_REPLY => "draft",
+        MOVE_TICKET => "move",
+        other => other,
+    }
+}
+
+/// The writes of one attempt: `update queued, note queued` (wide) or counts per outcome.
+fn writes_cell(attempt: &crate::store::AttemptDetail, wide: bool) -> String {
+    let writes: Vec<_> = attempt.tool_calls.iter().filter(|t| t.is_write).collect();
+    if writes.is_empty() {
+        return "-".to_owned();
+    }
+    if wide {
+        return writes
+            .iter()
+            .map(|t| format!("{} {}", write_kind(&t.tool), t.outcome))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in &writes {
+        *counts.entry(t.outcome.to_string()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(outcome, n)| format!("{n} {outcome}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The decision an item's answer records (its `decision`, else `action`).
+fn decision_cell(output: Option<&serde_json::Value>) -> String {
+    match output.and_then(|o| o.get("decision").or_else(|| o.get("action"))) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "-".to_owned(),
+    }
+}
+
+async fn ticket_history(
+    store: &crate::store::Store,
+    wanted: &str,
+    json: bool,
+    wide: bool,
+) -> anyhow::Result<ExitCode> {
+    let wanted = wanted.trim().trim_start_matches('#');
+    if wanted.is_empty() {
+        anyhow::bail!("--ticket needs a ticket number or id");
+    }
+    let view = crate::console::ticket_view(store, wanted)
+        .await
+        .context("could not read the ticket's history")?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if view.runs.is_empty() && view.approvals.is_empty() {
+        outln!("no run has worked ticket #{wanted}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cut = |text: &str, max: usize| {
+        if wide {
+            text.to_owned()
+        } else {
+            table::cut(text, max)
+        }
+    };
+    let mut out = match &view.subject {
+        Some(subject) => format!("ticket #{wanted}: {}\n", cut(subject, 60)),
+        None => format!("ticket #{wanted}\n"),
+    };
+    if let Some(url) = &view.url {
+        // On a line of its own and never cut: a shortened link is no link.
+        out.push_str(&format!(
+            "in Zoho:\n{}\n",
+            super::output::terminal_safe(url)
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for detail in &view.runs {
+        let run = &detail.run;
+        for a in &detail.attempts {
+            let at = &a.attempt;
+            rows.push(vec![
+                run.id.to_string(),
+                cut(&run.workflow, 15),
+                chrono::DateTime::from_timestamp_millis(run.started_at)
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| run.started_at.to_string()),
+                format!("{}/{}", at.attempt, at.status),
+                cut(&decision_cell(at.output.as_ref()), 10),
+                cut(&writes_cell(a, wide), 13),
+            ]);
+            if let Some(error) = &at.error {
+                errors.push(format!("run {} attempt {}: {error}", run.id, at.attempt));
+            }
+        }
+    }
+    if !rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table::render(
+            &[
+                "run",
+                "workflow",
+                "started (UTC)",
+                "attempt",
+                "decision",
+                "writes",
+            ],
+            &rows,
+            usize::MAX,
+        ));
+        out.push('\n');
+    }
+    if !errors.is_empty() {
+        out.push_str("\nerrors:\n");
+        for e in &errors {
+            out.push_str(&format!("  {}\n", cut(e, 76)));
+        }
+    }
+    if !view.approvals.is_empty() {
+        let rows: Vec<Vec<String>> = view
+            .approvals
+            .iter()
+            .map(|a| {
+                let mut change = super::approvals::change_text(a);
+                if a.proposed_arguments.is_some() {
+                    change.push_str(" (edited)");
+                }
+                vec![
+                    a.id.to_string(),
+                    a.run_id.map_or_else(|| "-".into(), |r| r.to_string()),
+                    cut(&change, 46),
+                    a.state.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str("\nwrites held for approval:\n");
+        out.push_str(&table::render(
+            &["id", "run", "change", "state"],
+            &rows,
+            usize::MAX,
+        ));
+        out.push('\n');
+    }
+    outln!("{}", out.trim_end());
+    Ok(ExitCode::SUCCESS)
 }

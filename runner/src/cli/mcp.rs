@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::catalog::{Catalog, ToolFilter, Toolset};
-use zoho_desk_mcp::registry::{Registry, ToolExposure, database};
+use zoho_desk_mcp::registry::{ApiTokenRecord, Registry, ToolExposure, database};
 use zoho_desk_mcp::server::hosted::{self, CreateServer};
 use zoho_desk_mcp::server::http::{self, HttpOptions, HttpState};
 use zoho_desk_mcp::server::listener;
@@ -397,31 +397,18 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
     match command {
         ServersCommand::Create(args) => {
             let registry = args.conn.registry().await?;
-            // The serving process picks the toolset (`mcp serve --http --toolset`), so a filter
-            // is checked against every tool here.
-            let gateways =
-                GatewayPool::new(catalog()?, args.conn.connections()?).with_toolset(Toolset::All);
-            let expires_at = args
-                .expires_at
-                .as_deref()
-                .map(http::parse_expiry)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            let hosted = hosted::create(
+            let gateways = server_pool(args.conn.connections()?)?;
+            let hosted = create_server(
                 &registry,
                 &gateways,
-                CreateServer {
+                ServerRequest {
                     name: args.name,
                     connection: args.connection,
                     methods: args.methods,
                     tags: args.tags,
-                    exposure: if args.discovery {
-                        ToolExposure::Discovery
-                    } else {
-                        ToolExposure::All
-                    },
+                    expires_at: args.expires_at,
                     require_api_token_auth: args.require_api_token_auth,
-                    expires_at,
+                    discovery: args.discovery,
                 },
                 &args.public_url,
             )
@@ -478,10 +465,7 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let revoked = match (id, name) {
                 (Some(id), _) => {
-                    anyhow::ensure!(
-                        registry.revoke_server(&id).await?,
-                        "no MCP server has the id {id:?}; to revoke by name, use --name"
-                    );
+                    revoke_server(&registry, &id).await?;
                     id
                 }
                 (None, Some(name)) => registry.revoke_server_named(&name).await?,
@@ -493,14 +477,111 @@ async fn run_servers(command: ServersCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A hosted server to create, as `mcp servers create` and the console's form give it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServerRequest {
+    pub name: String,
+    pub connection: String,
+    pub methods: Vec<String>,
+    pub tags: Vec<String>,
+    /// RFC 3339, at least a minute ahead.
+    pub expires_at: Option<String>,
+    pub require_api_token_auth: bool,
+    pub discovery: bool,
+}
+
+/// The connections a created server may name. The serving process picks the toolset (`mcp
+/// serve --http --toolset`), so a filter is checked against every tool.
+pub(crate) fn server_pool(connections: Connections) -> anyhow::Result<GatewayPool> {
+    Ok(GatewayPool::new(catalog()?, connections).with_toolset(Toolset::All))
+}
+
+/// Creates a hosted server after the catalog's checks (methods, tags, expiry, connection); the
+/// result holds its URL, which is the credential and is shown once.
+pub(crate) async fn create_server(
+    registry: &Registry,
+    gateways: &GatewayPool,
+    request: ServerRequest,
+    public_url: &str,
+) -> anyhow::Result<hosted::HostedServer> {
+    let expires_at = request
+        .expires_at
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(http::parse_expiry)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok(hosted::create(
+        registry,
+        gateways,
+        CreateServer {
+            name: request.name,
+            connection: request.connection,
+            methods: request.methods,
+            tags: request.tags,
+            exposure: if request.discovery {
+                ToolExposure::Discovery
+            } else {
+                ToolExposure::All
+            },
+            require_api_token_auth: request.require_api_token_auth,
+            expires_at,
+        },
+        public_url,
+    )
+    .await?)
+}
+
+/// Revokes a hosted server by its exact id.
+pub(crate) async fn revoke_server(registry: &Registry, id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        registry.revoke_server(id).await?,
+        "no MCP server has the id {id:?}; to revoke by name, use --name"
+    );
+    Ok(())
+}
+
+/// Creates an admin API token (shown once by the caller); `expires_at` is RFC 3339 and must be
+/// in the future.
+pub(crate) async fn create_token(
+    registry: &Registry,
+    name: &str,
+    expires_at: Option<&str>,
+) -> anyhow::Result<(ApiTokenRecord, String)> {
+    let expires_at = expires_at
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(http::parse_expiry)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if let Some(at) = expires_at {
+        anyhow::ensure!(
+            at > chrono::Utc::now().timestamp_millis(),
+            "--expires-at {} is in the past; give a future instant",
+            format_ms(at)
+        );
+    }
+    Ok(registry.create_api_token(name, expires_at).await?)
+}
+
+/// Revokes an API token by its exact id.
+pub(crate) async fn revoke_token(registry: &Registry, id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        registry.revoke_api_token(id).await?,
+        "no API token has the id {id:?}; to revoke by name, use --name"
+    );
+    Ok(())
+}
+
 /// An epoch-millisecond instant as RFC 3339 (UTC, whole seconds).
-fn format_ms(ms: i64) -> String {
+pub(crate) fn format_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
-fn or_all(items: &[String]) -> String {
+pub(crate) fn or_all(items: &[String]) -> String {
     if items.is_empty() {
         "all".into()
     } else {
@@ -517,19 +598,7 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             conn,
         } => {
             let registry = conn.registry().await?;
-            let expires_at = expires_at
-                .as_deref()
-                .map(http::parse_expiry)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            if let Some(at) = expires_at {
-                anyhow::ensure!(
-                    at > chrono::Utc::now().timestamp_millis(),
-                    "--expires-at {} is in the past; give a future instant",
-                    format_ms(at)
-                );
-            }
-            let (record, token) = registry.create_api_token(&name, expires_at).await?;
+            let (record, token) = create_token(&registry, &name, expires_at.as_deref()).await?;
             if json {
                 let mut value = serde_json::to_value(&record)?;
                 if let Some(obj) = value.as_object_mut() {
@@ -572,10 +641,7 @@ async fn run_tokens(command: TokensCommand) -> anyhow::Result<ExitCode> {
             let registry = conn.registry().await?;
             let revoked = match (id, name) {
                 (Some(id), _) => {
-                    anyhow::ensure!(
-                        registry.revoke_api_token(&id).await?,
-                        "no API token has the id {id:?}; to revoke by name, use --name"
-                    );
+                    revoke_token(&registry, &id).await?;
                     id
                 }
                 (None, Some(name)) => registry.revoke_api_token_named(&name).await?,

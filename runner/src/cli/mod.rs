@@ -9,11 +9,11 @@ mod doctor;
 mod eval;
 mod history;
 mod items;
-mod mcp;
+pub(crate) mod mcp;
 pub mod output;
 mod run;
 mod sandbox;
-mod schedule;
+pub(crate) mod schedule;
 mod table;
 mod validate;
 

@@ -1,15 +1,17 @@
 //! `deskhand schedule`: the long-running scheduler, one or many replicas.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use zoho_desk_mcp::registry::Registry;
 use zoho_desk_mcp::registry::database::Backend;
 
 use super::backend::{self, BackendArgs};
+use crate::console::Console;
 use crate::engine::Engine;
 use crate::scheduler::{self, Metrics, SchedulerConfig};
 use crate::shutdown;
@@ -35,6 +37,10 @@ pub struct ScheduleArgs {
     /// Names this replica in runs and item leases (default: schedule:<hostname>:<pid>).
     #[arg(long, env = "DESKHAND_OWNER")]
     owner: Option<String>,
+    /// Also serve the review console (`deskhand console`) on this loopback port, over the same
+    /// store (0 picks a free one; the address is logged).
+    #[arg(long)]
+    console_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,8 +115,9 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| backend::owner("schedule"));
     let metrics = Metrics::new();
+    let console_store = store.clone();
     let mut engine = Engine::new(store, owner.clone()).with_observer(metrics.clone());
-    if let Some(embedded) = embedded {
+    if let Some(embedded) = embedded.clone() {
         engine = engine.with_embedded(embedded);
     }
 
@@ -120,6 +127,24 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("could not serve metrics on {addr}"))?;
         tracing::info!(addr = %bound, "serving /healthz and /metrics");
+    }
+
+    if let Some(port) = args.console_port {
+        let registry = Registry::open(console_store.database().clone())
+            .await
+            .context("could not open the token registry for the console")?;
+        let mut console = Console::new(console_store, registry, args.backend.clone(), Vec::new());
+        // With --sandbox, approvals go to the scheduler's own sandbox, where its runs wrote.
+        if args.backend.sandbox
+            && let Some(embedded) = embedded
+        {
+            console = console.with_embedded(embedded);
+        }
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let (bound, _) = crate::console::serve(console, addr, http_stop.clone())
+            .await
+            .with_context(|| format!("could not serve the console on {addr}"))?;
+        tracing::info!(addr = %bound, "serving the console");
     }
 
     let mut config = SchedulerConfig::new(dir);

@@ -1,5 +1,15 @@
 //! Plain aligned tables for terminal output (no colour, no box drawing: they are read in CI logs).
 
+/// `text` cut to `max` characters, with `…` where it was cut.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{kept}…")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Renders rows under headers, each column as wide as its widest cell (cells cut at `max`).
 pub fn render(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
     let cut = |s: &str| -> String {

@@ -7,8 +7,10 @@
 //! (claim, connection and staleness checks, one send), under the console's own connection
 //! settings.
 
+mod admin;
 mod auth;
 mod pages;
+mod schedules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::registry::Registry;
 
@@ -30,6 +32,9 @@ use crate::store::{ApprovalFilter, ApprovalState, RunFilter, Store};
 
 pub use auth::{COOKIE_NAME, host_allowed};
 use auth::{Session, Sessions, same_secret};
+
+/// Where `deskhand mcp serve --http` listens by default.
+pub const DEFAULT_MCP_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// What the console serves from.
 pub struct Console {
@@ -42,6 +47,9 @@ pub struct Console {
     /// The gateway embedded workflows are applied through (with `--sandbox`, the console's one
     /// sandbox); `None`: Zoho from the environment, per decision.
     pub embedded: Option<crate::mcp::EmbeddedServer>,
+    /// The base URL printed in front of `/mcp/<token>` for servers created here (where `deskhand
+    /// mcp serve --http` is reached).
+    pub mcp_public_url: String,
     sessions: Sessions,
 }
 
@@ -58,8 +66,14 @@ impl Console {
             backend,
             allowed_hosts,
             embedded: None,
+            mcp_public_url: DEFAULT_MCP_PUBLIC_URL.to_owned(),
             sessions: Sessions::default(),
         }
+    }
+
+    pub fn with_mcp_public_url(mut self, url: impl Into<String>) -> Self {
+        self.mcp_public_url = url.into();
+        self
     }
 
     pub fn with_embedded(mut self, embedded: crate::mcp::EmbeddedServer) -> Self {
@@ -94,8 +108,16 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/runs/{id}", get(run))
         .route("/tickets/{ticket}", get(ticket))
         .route("/approvals", get(approvals).post(decide_approvals))
+        .route("/schedules", get(schedules::schedules))
+        .route(
+            "/mcp-servers",
+            get(admin::servers).post(admin::create_server),
+        )
+        .route("/mcp-servers/revoke", post(admin::revoke_server))
+        .route("/api-tokens", get(admin::tokens).post(admin::create_token))
+        .route("/api-tokens/revoke", post(admin::revoke_token))
         .route("/login", get(login_form).post(login))
-        .route("/logout", axum::routing::post(logout))
+        .route("/logout", post(logout))
         .route("/assets/console.css", get(stylesheet))
         .layer(middleware::from_fn_with_state(console.clone(), guard))
         .with_state(console)
@@ -299,6 +321,7 @@ async fn ticket(
 }
 
 /// Everything the store knows about one ticket.
+#[derive(serde::Serialize)]
 pub(crate) struct TicketView {
     pub wanted: String,
     pub keys: Vec<String>,
@@ -308,7 +331,12 @@ pub(crate) struct TicketView {
     pub approvals: Vec<crate::store::Approval>,
 }
 
-async fn ticket_view(store: &Store, wanted: &str) -> Result<TicketView, crate::store::StoreError> {
+/// The runs that worked a ticket (by its number or id) and its proposed writes: the console's
+/// ticket page and `deskhand history --ticket`.
+pub(crate) async fn ticket_view(
+    store: &Store,
+    wanted: &str,
+) -> Result<TicketView, crate::store::StoreError> {
     let keys = store.item_keys_for_ticket(wanted).await?;
     let mut runs = Vec::new();
     let mut approvals = Vec::new();
@@ -385,6 +413,65 @@ async fn approvals(State(console): State<Arc<Console>>, headers: HeaderMap) -> R
     }
 }
 
+/// The form field holding the edit of one argument of one approval.
+pub(crate) fn edit_field(id: i64, argument: &str) -> String {
+    format!("edit-{id}-{argument}")
+}
+
+/// Whether the console offers an argument for editing: plain values, not the ticket's id.
+pub(crate) fn editable(argument: &str, value: &serde_json::Value) -> bool {
+    !matches!(argument, "id" | "ticketId")
+        && matches!(
+            value,
+            serde_json::Value::String(_)
+                | serde_json::Value::Number(_)
+                | serde_json::Value::Bool(_)
+                | serde_json::Value::Null
+        )
+}
+
+/// The approval's arguments with the form's edits, each read as the proposed value's type.
+fn edited_arguments(
+    approval: &crate::store::Approval,
+    pairs: &[(String, String)],
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let mut args = approval.arguments.as_object().cloned().unwrap_or_default();
+    for (name, proposed) in args.iter_mut() {
+        if !editable(name, proposed) {
+            continue;
+        }
+        let Some(text) = field(pairs, &edit_field(approval.id, name)) else {
+            continue;
+        };
+        *proposed = match &*proposed {
+            Value::Number(_) => match serde_json::from_str::<serde_json::Number>(text.trim()) {
+                Ok(n) => Value::Number(n),
+                Err(_) => {
+                    return Err(format!(
+                        "approval {}: {name} must be a number; nothing was changed",
+                        approval.id
+                    ));
+                }
+            },
+            Value::Bool(_) => match text.trim() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => {
+                    return Err(format!(
+                        "approval {}: {name} must be true or false; nothing was changed",
+                        approval.id
+                    ));
+                }
+            },
+            Value::Null if text.trim().is_empty() => Value::Null,
+            // Browsers send textarea line breaks as CRLF; the proposal's text has LF.
+            _ => Value::String(text.replace("\r\n", "\n")),
+        };
+    }
+    Ok(Value::Object(args))
+}
+
 /// Approve or reject: one approval (`one=approve:ID`), or the checked ones (`action` + `id`...).
 async fn decide_approvals(
     State(console): State<Arc<Console>>,
@@ -416,7 +503,7 @@ async fn decide_approvals(
         ),
     };
     let verb = match action.as_str() {
-        "approve" => Verb::Approve,
+        "approve" | "edit" => Verb::Approve,
         "reject" => Verb::Reject,
         "retry" => Verb::Retry,
         _ => return page_error(StatusCode::BAD_REQUEST, "approve, reject or retry what?"),
@@ -433,7 +520,24 @@ async fn decide_approvals(
             chosen.push(a);
         }
     }
+    let mut arguments = None;
+    if action == "edit" {
+        let [approval] = chosen.as_slice() else {
+            return page_error(
+                StatusCode::BAD_REQUEST,
+                "edit and approve one write at a time",
+            );
+        };
+        match edited_arguments(approval, &pairs) {
+            Ok(edited) => arguments = Some(edited),
+            Err(message) => {
+                console.sessions.flash(&key, vec![message]);
+                return redirect("/approvals");
+            }
+        }
+    }
     let decision = Decide {
+        arguments,
         by: field(&pairs, "by")
             .filter(|b| !b.trim().is_empty())
             .map_or_else(|| "console".to_owned(), str::to_owned),

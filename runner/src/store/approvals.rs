@@ -89,6 +89,9 @@ pub struct Approval {
     pub claimed_by: Option<String>,
     /// How many times applying it was started.
     pub attempts: i64,
+    /// What the agent proposed, when a reviewer edited the write before approving it
+    /// (`arguments` is then what was approved and sent); `None`: approved as proposed.
+    pub proposed_arguments: Option<Value>,
 }
 
 impl Approval {
@@ -173,7 +176,7 @@ macro_rules! approval_columns {
     () => {
         "id, intent_id, run_id, workflow, item_key, tool, arguments, reason, confidence, \
          connection, base, ticket, names, state, decided_by, decided_at, note, result, \
-         applied_at, created_at, claimed_by, attempts"
+         applied_at, created_at, claimed_by, attempts, proposed_arguments"
     };
 }
 
@@ -201,6 +204,7 @@ fn approval_from_row(row: &AnyRow) -> Result<Approval, StoreError> {
         created_at: col(row, "created_at")?,
         claimed_by: col(row, "claimed_by")?,
         attempts: col(row, "attempts")?,
+        proposed_arguments: opt_json_col(row, "proposed_arguments")?,
     })
 }
 
@@ -343,6 +347,43 @@ impl Store {
         .bind(by)
         .bind(self.now())
         .bind(note)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => approval_from_row(&row),
+            None => Err(self.approval_not_in(id, "pending").await),
+        }
+    }
+
+    /// Approves a pending write with the reviewer's edit of its arguments, in the same
+    /// conditional update as [`Store::decide_approval`]: `arguments` becomes what is sent and the
+    /// agent's proposal is kept in `proposed_arguments`. The caller checks the edit (same ticket,
+    /// the tool's schema) before.
+    pub async fn approve_edited(
+        &self,
+        id: i64,
+        by: &str,
+        note: Option<&str>,
+        arguments: &Value,
+    ) -> Result<Approval, StoreError> {
+        if !arguments.is_object() {
+            return Err(StoreError::Invalid(
+                "a write's arguments are a JSON object".to_owned(),
+            ));
+        }
+        // The right-hand side reads the row as it was, so the proposal moves aside before the
+        // edit replaces it (the same in SQLite and PostgreSQL).
+        let row = sqlx::query(concat!(
+            "UPDATE approvals SET state = 'approved', decided_by = $2, decided_at = $3, note = $4, ",
+            "proposed_arguments = arguments, arguments = $5 ",
+            "WHERE id = $1 AND state = 'pending' RETURNING ",
+            approval_columns!()
+        ))
+        .bind(id)
+        .bind(by)
+        .bind(self.now())
+        .bind(note)
+        .bind(arguments.to_string())
         .fetch_optional(self.pool())
         .await?;
         match row {

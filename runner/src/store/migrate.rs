@@ -64,6 +64,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_approval_binding.sql"),
     ),
     (
+        9,
+        "approval edits",
+        include_str!("../../migrations/sqlite/0009_approval_edits.sql"),
+        include_str!("../../migrations/postgres/0009_approval_edits.sql"),
+    ),
+    (
         10,
         "call slots",
         include_str!("../../migrations/sqlite/0010_call_slots.sql"),
