@@ -462,8 +462,8 @@ async fn connect(
     workflow_name: &str,
     sandbox: &mut Option<SandboxBackend>,
 ) -> anyhow::Result<Applier> {
-    let mut workflow =
-        backend::find_workflow(workflow_name, &args.workflows, catalog).with_context(|| {
+    let mut workflow = backend::find_workflow(workflow_name, &args.workflows, catalog)
+        .with_context(|| {
             format!("the workflow `{workflow_name}` is needed for its MCP connection")
         })?;
     let mut engine = Engine::new(store.clone(), backend::owner("approvals"));

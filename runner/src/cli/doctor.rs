@@ -135,7 +135,13 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     }
     let agents: Vec<String> = loaded
         .iter()
-        .filter(|w| w.mode == Mode::Agent && !w.model.as_ref().is_some_and(|m| m.provider == Provider::Baseline))
+        .filter(|w| {
+            w.mode == Mode::Agent
+                && !w
+                    .model
+                    .as_ref()
+                    .is_some_and(|m| m.provider == Provider::Baseline)
+        })
         .map(|w| w.name.clone())
         .collect();
     check_llm(&agents, &mut report).await;
@@ -695,8 +701,7 @@ fn refuses_tools(e: &LlmError) -> bool {
 type Loaded = Result<LoadResults, (String, &'static str)>;
 
 fn load_workflows(args: &DoctorArgs) -> Loaded {
-    let catalog =
-        backend::catalog().map_err(|e| (format!("{e:#}"), "report this as a bug"))?;
+    let catalog = backend::catalog().map_err(|e| (format!("{e:#}"), "report this as a bug"))?;
     Workflow::load_each(&args.workflows, catalog.as_ref()).map_err(|e| {
         (
             e.to_string(),
