@@ -83,7 +83,7 @@ enum Command {
     ///
     /// Every Zoho connection the workflows name is checked (only --connection's when given).
     /// With an LLM configured, doctor sends it two one-line chat completions (one offering a tool
-    /// it must call, one with a strict JSON-schema response_format): they cost a few tokens.
+    /// to call, one with a strict JSON-schema response_format): they cost a few tokens.
     Doctor(doctor::DoctorArgs),
 }
 
