@@ -9,7 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use serde_json::Value;
+use deskhand_e2e::{ScriptedLlm, Step};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use zoho_desk_mcp::zoho::oauth::DESK_SCOPES;
 use zoho_desk_sandbox::{Sandbox, SandboxConfig};
@@ -55,7 +56,16 @@ impl Machine {
     }
 
     async fn run(&self, args: &[&str]) -> (Output, String) {
-        let out = self.command().args(args).output().await.unwrap();
+        self.run_env(args, &[]).await
+    }
+
+    async fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
+        let mut cmd = self.command();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().await.unwrap();
         let mut printed = self.printed.lock().unwrap();
         printed.extend_from_slice(&out.stdout);
         printed.extend_from_slice(&out.stderr);
@@ -449,4 +459,289 @@ async fn each_failure_is_one_sentence_with_what_to_do() {
     assert!(!out.status.success());
     assert!(text.contains("expired"), "{text}");
     let _ = creds;
+}
+
+/// A sandbox and a machine with its `default` connection saved.
+async fn connected(tag: &str) -> (deskhand::embedded::SandboxBackend, Machine) {
+    let backend = sandbox(SandboxConfig::default()).await;
+    let m = Machine::new(tag);
+    let sb = &backend.sandbox;
+    let base = sb.base_url();
+    let code = sb.admin().grant_code(DESK_SCOPES).unwrap();
+    let (out, text) = m.run(&connect_args(sb, &base, &code)).await;
+    assert!(out.status.success(), "{text}");
+    (backend, m)
+}
+
+/// A workflows directory with the shipped `triage-and-assign` (decide mode) and its prompts,
+/// `extra` added to the workflow file.
+fn workflows_dir(m: &Machine, tag: &str, extra: &str) -> PathBuf {
+    let root = m.cwd.join(tag);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(root.join("workflows")).unwrap();
+    std::fs::create_dir_all(root.join("prompts")).unwrap();
+    for entry in std::fs::read_dir(shipped.join("prompts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, root.join("prompts").join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(shipped.join("workflows/triage-and-assign.yaml")).unwrap();
+    let text = text.replacen("mcp: embedded\n", &format!("mcp: embedded\n{extra}"), 1);
+    assert!(text.contains(extra));
+    std::fs::write(root.join("workflows/triage-and-assign.yaml"), text).unwrap();
+    root.join("workflows")
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+#[tokio::test]
+async fn a_workflow_names_its_zoho_connection_and_every_command_uses_it() {
+    let backend = sandbox(SandboxConfig::default()).await;
+    let sb = &backend.sandbox;
+    let base = sb.base_url();
+    let m = Machine::new("wfconn");
+    // Only a named connection: nothing would reach Zoho without the workflow naming it.
+    let code = sb.admin().grant_code(DESK_SCOPES).unwrap();
+    let mut args = connect_args(sb, &base, &code);
+    args.extend(["--name", "eu-support"]);
+    let (out, text) = m.run(&args).await;
+    assert!(out.status.success(), "{text}");
+    let good = workflows_dir(&m, "good", "connection: eu-support\n");
+    let good_arg = good.to_str().unwrap();
+
+    let (out, text) = m.run(&["validate", "--workflows", good_arg]).await;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("connection eu-support"), "{text}");
+
+    let (out, text) = m
+        .run(&[
+            "run",
+            "triage-and-assign",
+            "--workflows",
+            good_arg,
+            "--writes",
+            "approve",
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{text}");
+    let (out, text) = m
+        .run(&["approvals", "list", "--json", "--workflows", good_arg])
+        .await;
+    assert!(out.status.success(), "{text}");
+    let approvals: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let approvals = approvals.as_array().unwrap();
+    assert!(!approvals.is_empty(), "{text}");
+    let label = format!("sandbox org {}", sb.credentials().org_id);
+    for a in approvals {
+        assert_eq!(a["connection"], label.as_str(), "{a}");
+    }
+    // Approving applies through the workflow's connection (there is no default to fall back on).
+    let (out, text) = m
+        .run(&[
+            "approvals",
+            "approve",
+            "--workflow",
+            "triage-and-assign",
+            "--yes",
+            "--by",
+            "test",
+            "--workflows",
+            good_arg,
+        ])
+        .await;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("applied"), "{text}");
+
+    let (out, text) = m.run(&["doctor", "--json", "--workflows", good_arg]).await;
+    assert!(out.status.success(), "{text}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        check(&report, "zoho settings")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("connection `eu-support`"),
+        "{report}"
+    );
+    assert_eq!(check(&report, "token refresh")["status"], "ok", "{report}");
+
+    // A connection the connections file does not define: each command says so, naming the file.
+    let bad = workflows_dir(&m, "bad", "connection: nope\n");
+    let bad_arg = bad.to_str().unwrap();
+    let file = m.config.join("connections.yaml");
+    let file = file.to_str().unwrap();
+    let (out, text) = m.run(&["validate", "--workflows", bad_arg]).await;
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("connection `nope` is not in the connections file"),
+        "{text}"
+    );
+    assert!(text.contains(file), "{text}");
+    assert!(text.contains("triage-and-assign.yaml:11:"), "{text}");
+    let (out, text) = m.run(&["doctor", "--workflows", bad_arg]).await;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("connection `nope`"), "{text}");
+    let (out, text) = m
+        .run(&[
+            "run",
+            "triage-and-assign",
+            "--workflows",
+            bad_arg,
+            "--dry-run",
+        ])
+        .await;
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("connection `nope`"), "{text}");
+    let (out, text) = m
+        .run(&["schedule", "--metrics-addr", "off", "--workflows", bad_arg])
+        .await;
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("connection `nope`"), "{text}");
+    assert!(text.contains("triage-and-assign"), "{text}");
+    // --connection wins over the workflow's.
+    let (out, text) = m
+        .run(&[
+            "run",
+            "triage-and-assign",
+            "--workflows",
+            bad_arg,
+            "--dry-run",
+            "--connection",
+            "eu-support",
+        ])
+        .await;
+    assert!(out.status.success(), "{text}");
+}
+
+/// An OpenAI-compatible server that calls the offered tool, answers JSON otherwise, and refuses
+/// the tools or the `response_format` when told to.
+async fn llm(refuse_tools: bool, refuse_format: bool) -> ScriptedLlm {
+    let mut builder = ScriptedLlm::builder().responder(move |body| {
+        if body.get("tools").is_some() {
+            if refuse_tools {
+                return Step::error(
+                    400,
+                    json!({"error": {"message": "test-model does not support tools", "type": "invalid_request_error"}}),
+                );
+            }
+            let name = body["tools"][0]["function"]["name"].as_str().unwrap_or("x");
+            return Step::tool_call(name, json!({}));
+        }
+        Step::text(r#"{"ok": true}"#)
+    });
+    if refuse_format {
+        builder = builder.rejecting_response_format();
+    }
+    builder.start().await
+}
+
+async fn doctor_with(m: &Machine, llm: &ScriptedLlm, extra: &[&str]) -> (Output, Value, String) {
+    let base = llm.base_url();
+    let mut args = vec!["doctor", "--json"];
+    args.extend(extra);
+    let (out, text) = m
+        .run_env(
+            &args,
+            &[
+                ("DESKHAND_LLM_PROVIDER", "openai_compatible"),
+                ("OPENAI_BASE_URL", &base),
+                ("DESKHAND_LLM_MODEL", "test-model"),
+            ],
+        )
+        .await;
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, report, text)
+}
+
+#[tokio::test]
+async fn doctor_passes_an_llm_with_tool_calling_and_structured_output() {
+    let (_backend, m) = connected("llm-ok").await;
+    let llm = llm(false, false).await;
+    let (out, report, text) = doctor_with(&m, &llm, &[]).await;
+    assert!(out.status.success(), "{text}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        check(&report, "llm tool calling")["status"],
+        "ok",
+        "{report}"
+    );
+    assert_eq!(
+        check(&report, "llm structured output")["status"],
+        "ok",
+        "{report}"
+    );
+    // What went out is what a run sends: the tool, then the strict schema.
+    let sent: Vec<Value> = llm.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["tools"].as_array().unwrap().len(), 1, "{}", sent[0]);
+    assert_eq!(
+        sent[1]["response_format"]["type"], "json_schema",
+        "{}",
+        sent[1]
+    );
+    assert_eq!(sent[1]["response_format"]["json_schema"]["strict"], true);
+}
+
+#[tokio::test]
+async fn doctor_warns_when_the_llm_refuses_structured_output() {
+    let (_backend, m) = connected("llm-format").await;
+    let llm = llm(false, true).await;
+    let (out, report, text) = doctor_with(&m, &llm, &[]).await;
+    assert!(out.status.success(), "{text}");
+    assert_eq!(report["ok"], true, "{report}");
+    let c = check(&report, "llm structured output");
+    assert_eq!(c["status"], "warn", "{report}");
+    assert!(c["fix"].as_str().unwrap().contains("prompt"), "{c}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("structured_output: false"),
+        "{c}"
+    );
+    assert_eq!(
+        check(&report, "llm tool calling")["status"],
+        "ok",
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_fails_an_llm_without_tool_calling_only_when_an_agent_workflow_needs_it() {
+    let (_backend, m) = connected("llm-tools").await;
+    let llm = llm(true, false).await;
+    // The shipped workflows include kb-grounded-reply, an agent-mode workflow.
+    let (out, report, text) = doctor_with(&m, &llm, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let c = check(&report, "llm tool calling");
+    assert_eq!(c["status"], "fail", "{report}");
+    assert!(
+        c["detail"].as_str().unwrap().contains("kb-grounded-reply"),
+        "{c}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("does not support tool calling"),
+        "{c}"
+    );
+    // Decide-mode workflows alone do not need it: a warning, and doctor passes.
+    let decide_only = workflows_dir(&m, "decide", "");
+    let (out, report, text) =
+        doctor_with(&m, &llm, &["--workflows", decide_only.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        check(&report, "llm tool calling")["status"],
+        "warn",
+        "{report}"
+    );
 }

@@ -41,7 +41,7 @@ fn unknown_key_points_at_the_key() {
     assert!(matches!(err.kind, WorkflowErrorKind::Yaml(_)));
     assert_error(
         &err,
-        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, notify, baseline, limits, output, mode, context, prefetch, decide, actions",
+        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, connection, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, notify, baseline, limits, output, mode, context, prefetch, decide, actions",
     );
 }
 
@@ -384,6 +384,38 @@ fn mcp_connection_errors_name_the_problem() {
             "{extra}: {err} does not contain {expected}"
         );
         assert_eq!(err.position.map(|p| p.line), Some(7), "{extra}");
+    }
+}
+
+#[test]
+fn a_connection_is_for_the_embedded_server_only_and_has_a_connection_name() {
+    let ok = inline("connection: eu-support\n", &catalog()).unwrap();
+    assert_eq!(ok.connection.as_deref(), Some("eu-support"));
+    assert_eq!(inline("", &catalog()).unwrap().connection, None);
+    let cases = [
+        (
+            "mcp: { url: \"http://x/mcp\" }\nconnection: eu\n",
+            8,
+            "connection: names a Zoho connection of the embedded MCP server, but this workflow reaches Zoho through its own `mcp:` server",
+        ),
+        (
+            "mcp: { command: [deskhand, mcp, serve, --stdio] }\nconnection: eu\n",
+            8,
+            "remove `connection:` or use `mcp: embedded`",
+        ),
+        (
+            "connection: \"eu support\"\n",
+            7,
+            "connection: \"eu support\" is not a connection name",
+        ),
+    ];
+    for (extra, line, expected) in cases {
+        let err = inline(extra, &catalog()).expect_err(extra);
+        assert!(
+            err.to_string().contains(expected),
+            "{extra}: {err} does not contain {expected}"
+        );
+        assert_eq!(err.position.map(|p| p.line), Some(line), "{extra}");
     }
 }
 

@@ -512,8 +512,8 @@ async fn connect(
     workflow_name: &str,
     sandbox: &mut Option<SandboxBackend>,
 ) -> anyhow::Result<Applier> {
-    let workflow =
-        backend::find_workflow(workflow_name, &args.workflows, catalog).with_context(|| {
+    let mut workflow = backend::find_workflow(workflow_name, &args.workflows, catalog)
+        .with_context(|| {
             format!("the workflow `{workflow_name}` is needed for its MCP connection")
         })?;
     let mut engine = Engine::new(store.clone(), backend::owner("approvals"));
@@ -522,8 +522,10 @@ async fn connect(
     } else if let Some(s) = sandbox.as_ref() {
         engine = engine.with_embedded(EmbeddedServer::new(s.gateway.clone()));
     } else {
+        // The workflow's own connection (or --connection): the one its approvals were proposed
+        // under, which `check_connection` then confirms.
         let (embedded, started) =
-            backend::embedded(args, catalog.clone(), backend::uses_embedded(&workflow)).await?;
+            backend::embedded_for(args, catalog.clone(), &mut workflow).await?;
         if let Some(embedded) = embedded {
             engine = engine.with_embedded(embedded);
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use zoho_desk_mcp::catalog::Catalog;
 use zoho_desk_mcp::registry::database;
-use zoho_desk_mcp::zoho::connections::{DEFAULT_NAME, config_dir};
+use zoho_desk_mcp::zoho::connections::{DEFAULT_NAME, config_dir, default_path};
 use zoho_desk_mcp::zoho::{Connections, ZohoClient, ZohoConfig};
 use zoho_desk_sandbox::{SandboxConfig, SeedData};
 
@@ -56,8 +56,65 @@ impl ZohoArgs {
     /// The connection's settings, environment variables laid over the saved ones; every missing
     /// setting is named in one sentence.
     pub fn config(&self) -> anyhow::Result<ZohoConfig> {
+        if let Some(problem) = self.undefined(self.name()) {
+            anyhow::bail!("{problem}");
+        }
         let connections = Connections::load_or_default(self.connections.as_deref())?;
         Ok(connections.resolve_overridden(self.name(), |k| std::env::var(k).ok())?)
+    }
+
+    /// These settings for `workflow`. Precedence: `--connection` (or `DESKHAND_CONNECTION`) on
+    /// the command, then the workflow's `connection:`, then the `default` connection, whose
+    /// fields the `ZOHO_*` variables override (with no `default` saved, they are all of it).
+    pub fn for_workflow(&self, workflow: &Workflow) -> ZohoArgs {
+        ZohoArgs {
+            connection: self
+                .connection
+                .clone()
+                .or_else(|| workflow.connection.clone()),
+            connections: self.connections.clone(),
+        }
+    }
+
+    /// The connections file these settings read, if there is a config directory to hold one.
+    pub fn connections_file(&self) -> Option<PathBuf> {
+        self.connections.clone().or_else(default_path)
+    }
+
+    /// Why connection `name` cannot be used, in one sentence that names the connections file;
+    /// `None` when it is defined there, or is `default` (which the environment alone may supply).
+    pub fn undefined(&self, name: &str) -> Option<String> {
+        if name == DEFAULT_NAME {
+            return None;
+        }
+        let save = format!("save it with `deskhand connect --name {name}`");
+        let Some(path) = self.connections_file() else {
+            return Some(format!(
+                "connection `{name}` is named, but there is no config directory for a connections file (set HOME or DESKHAND_CONFIG_DIR, or pass --connections)"
+            ));
+        };
+        if !path.is_file() {
+            return Some(format!(
+                "connection `{name}` is not defined: there is no connections file at {}; {save}",
+                path.display()
+            ));
+        }
+        match Connections::load(&path) {
+            Ok(c) if c.contains(name) => None,
+            Ok(c) => {
+                let names: Vec<&str> = c.names().collect();
+                Some(format!(
+                    "connection `{name}` is not in the connections file {} (it defines: {}); {save}",
+                    path.display(),
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            }
+            Err(e) => Some(e.to_string()),
+        }
     }
 }
 
@@ -114,6 +171,26 @@ pub async fn embedded(
     needed: bool,
 ) -> anyhow::Result<(Option<EmbeddedServer>, Option<SandboxBackend>)> {
     embedded_checked(args, catalog, needed, false).await
+}
+
+/// The embedded gateway for `workflow` on its Zoho connection ([`ZohoArgs::for_workflow`]),
+/// if it uses the embedded server; the workflow's `connection` becomes the one in effect, so
+/// its rate gate and approvals are keyed by it.
+pub async fn embedded_for(
+    args: &BackendArgs,
+    catalog: Arc<Catalog>,
+    workflow: &mut Workflow,
+) -> anyhow::Result<(Option<EmbeddedServer>, Option<SandboxBackend>)> {
+    let needed = uses_embedded(workflow);
+    let zoho = args.zoho.for_workflow(workflow);
+    if needed && !args.sandbox {
+        workflow.connection = zoho.connection.clone();
+    }
+    let args = BackendArgs {
+        zoho,
+        ..args.clone()
+    };
+    embedded_checked(&args, catalog, needed, false).await
 }
 
 /// [`embedded`], and with `preflight` the Zoho connection is checked (a token, the org) before

@@ -9,15 +9,18 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use zoho_desk_mcp::zoho::oauth::DESK_SCOPES;
 use zoho_desk_mcp::zoho::{ZohoClient, ZohoError, ZohoResponse};
 
 use super::backend::{self, ZohoArgs};
 use super::output::outln;
-use crate::llm::{LlmProvider, LlmSettings};
+use crate::llm::{
+    ChatMessage, ChatRequest, LlmClient, LlmError, LlmProvider, LlmSettings, RetryPolicy,
+    ToolChoice, ToolSpec,
+};
 use crate::store::Store;
-use crate::workflow::Workflow;
+use crate::workflow::{LoadResults, Mode, Provider, Workflow};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -40,6 +43,8 @@ enum Status {
     Ok,
     /// Worth knowing, not a failure.
     Note,
+    /// Works, but not as well as it could: not a failure either.
+    Warn,
     Fail,
     /// Not run because an earlier check failed.
     Skipped,
@@ -72,11 +77,35 @@ impl Report {
     fn fail(&mut self, name: &str, detail: impl Into<String>, fix: impl Into<String>) {
         self.add(name, Status::Fail, detail, Some(fix.into()));
     }
+    fn warn(&mut self, name: &str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.add(name, Status::Warn, detail, Some(fix.into()));
+    }
     fn skip(&mut self, name: &str, why: &str) {
         self.add(name, Status::Skipped, why, None);
     }
     fn failed(&self) -> bool {
         self.0.iter().any(|c| c.status == Status::Fail)
+    }
+}
+
+/// A [`Report`] whose check names carry a suffix (the connection, when doctor checks several).
+struct Named<'a> {
+    report: &'a mut Report,
+    name: &'a dyn Fn(&str) -> String,
+}
+
+impl Named<'_> {
+    fn add(&mut self, name: &str, status: Status, detail: impl Into<String>, fix: Option<String>) {
+        self.report.add(&(self.name)(name), status, detail, fix);
+    }
+    fn ok(&mut self, name: &str, detail: impl Into<String>) {
+        self.report.ok(&(self.name)(name), detail);
+    }
+    fn fail(&mut self, name: &str, detail: impl Into<String>, fix: impl Into<String>) {
+        self.report.fail(&(self.name)(name), detail, fix);
+    }
+    fn skip(&mut self, name: &str, why: &str) {
+        self.report.skip(&(self.name)(name), why);
     }
 }
 
@@ -96,9 +125,27 @@ const FAMILIES: [(&str, &str, &str); 5] = [
 pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let mut report = Report::default();
     let store = check_store(&args, &mut report).await;
-    check_zoho(&args.zoho, store.as_ref(), &mut report).await;
-    check_llm(&mut report).await;
-    check_workflows(&args, &mut report);
+    let workflows = load_workflows(&args);
+    let loaded: Vec<&Workflow> = workflows
+        .as_ref()
+        .map(|r| r.iter().filter_map(|(_, w)| w.as_ref().ok()).collect())
+        .unwrap_or_default();
+    for (zoho, suffix) in connections_to_check(&args.zoho, &loaded) {
+        check_zoho(&zoho, &suffix, store.as_ref(), &mut report).await;
+    }
+    let agents: Vec<String> = loaded
+        .iter()
+        .filter(|w| {
+            w.mode == Mode::Agent
+                && !w
+                    .model
+                    .as_ref()
+                    .is_some_and(|m| m.provider == Provider::Baseline)
+        })
+        .map(|w| w.name.clone())
+        .collect();
+    check_llm(&agents, &mut report).await;
+    check_workflows(&args, workflows, &mut report);
     if args.json {
         let out = serde_json::json!({ "ok": !report.failed(), "checks": report.0 });
         outln!("{out}");
@@ -107,6 +154,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             let mark = match c.status {
                 Status::Ok => "ok  ",
                 Status::Note => "note",
+                Status::Warn => "warn",
                 Status::Fail => "FAIL",
                 Status::Skipped => "skip",
             };
@@ -203,8 +251,58 @@ fn explain(e: &ZohoError) -> (String, String) {
     }
 }
 
-async fn check_zoho(args: &ZohoArgs, store: Option<&Store>, report: &mut Report) {
+/// The Zoho connections to check, each with the suffix its check names carry. `--connection`
+/// replaces every workflow's own, so it is the only one then; otherwise the default connection
+/// (unless every workflow that uses the embedded server names another) and each connection the
+/// workflows name, the first one unsuffixed.
+fn connections_to_check(given: &ZohoArgs, workflows: &[&Workflow]) -> Vec<(ZohoArgs, String)> {
+    if given.connection.is_some() {
+        return vec![(given.clone(), String::new())];
+    }
+    let embedded: Vec<&&Workflow> = workflows
+        .iter()
+        .filter(|w| backend::uses_embedded(w))
+        .collect();
+    let mut names: Vec<Option<String>> = Vec::new();
+    let named = |w: &&&Workflow| {
+        w.connection
+            .clone()
+            .filter(|n| n != zoho_desk_mcp::zoho::connections::DEFAULT_NAME)
+    };
+    if embedded.is_empty() || embedded.iter().any(|w| named(w).is_none()) {
+        names.push(None);
+    }
+    for name in embedded.iter().filter_map(named) {
+        if !names.contains(&Some(name.clone())) {
+            names.push(Some(name));
+        }
+    }
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let suffix = match (&name, i) {
+                (Some(n), i) if i > 0 => format!(" ({n})"),
+                _ => String::new(),
+            };
+            (
+                ZohoArgs {
+                    connection: name,
+                    connections: given.connections.clone(),
+                },
+                suffix,
+            )
+        })
+        .collect()
+}
+
+async fn check_zoho(args: &ZohoArgs, suffix: &str, store: Option<&Store>, report: &mut Report) {
     const LATER: [&str; 4] = ["accounts host", "token refresh", "org access", "credits"];
+    let named = |name: &str| format!("{name}{suffix}");
+    let report = &mut Named {
+        report,
+        name: &named,
+    };
     let config = match args.config() {
         Ok(c) => {
             report.ok(
@@ -363,7 +461,11 @@ fn data(resp: &ZohoResponse) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-async fn check_llm(report: &mut Report) {
+/// The LLM of the environment: reachable, the model served, then one tiny completion with a
+/// tool it must call and one with a strict `response_format`, each sent by the runner's own
+/// client exactly as a run sends them. `agents` are the agent-mode workflows, which need tool
+/// calling; decide-mode workflows do not.
+async fn check_llm(agents: &[String], report: &mut Report) {
     let settings = match LlmSettings::from_env() {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -473,25 +575,146 @@ async fn check_llm(report: &mut Report) {
                     .join(", ")
             ),
         );
+        return;
     }
+    probe_llm(settings, agents, report).await;
 }
 
-fn check_workflows(args: &DoctorArgs, report: &mut Report) {
-    let catalog = match backend::catalog() {
+/// The name of the tool offered in the tool-calling probe.
+const PROBE_TOOL: &str = "deskhand_doctor_ping";
+
+async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report) {
+    // A check that retries a refusal for minutes helps nobody: one retry, short waits.
+    let settings = LlmSettings {
+        retry: RetryPolicy {
+            max_attempts: 2,
+            max_wait: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(500),
+        },
+        request_timeout: settings.request_timeout.min(Duration::from_secs(60)),
+        ..settings
+    };
+    let client = match LlmClient::new(settings) {
         Ok(c) => c,
         Err(e) => {
-            report.fail("workflows", format!("{e:#}"), "report this as a bug");
+            report.fail("llm tool calling", e.to_string(), "fix the LLM settings");
             return;
         }
     };
-    let results = match Workflow::load_each(&args.workflows, catalog.as_ref()) {
+    let required = client.settings().tool_choice_required;
+    let tool = ToolSpec {
+        name: PROBE_TOOL.to_owned(),
+        description: Some("Answers pong. Takes no arguments.".to_owned()),
+        parameters: json!({"type": "object", "properties": {}}),
+    };
+    let asked = ChatRequest::new(vec![ChatMessage::user(format!(
+        "This is a connectivity check. Call the {PROBE_TOOL} tool now, with no arguments."
+    ))])
+    .with_tools(vec![tool])
+    .with_tool_choice(ToolChoice::Required);
+    let choice = if required {
+        "tool_choice required"
+    } else {
+        "tool_choice auto (tool_choice_required is off for this provider)"
+    };
+    let agent_note = if agents.is_empty() {
+        "no agent-mode workflow here needs it".to_owned()
+    } else {
+        format!("needed by the agent-mode workflows {}", agents.join(", "))
+    };
+    match client.chat(asked).await {
+        Ok(answer) if answer.tool_calls.iter().any(|c| c.name == PROBE_TOOL) => report.ok(
+            "llm tool calling",
+            format!("a tool offered with {choice} was called"),
+        ),
+        Ok(_) => report.warn(
+            "llm tool calling",
+            format!(
+                "the tools were accepted ({choice}) but the model answered in text instead of calling the tool; {agent_note}"
+            ),
+            "agent-mode workflows need a model that calls tools: try a larger or tool-tuned model, or set model.tool_choice_required: true if the server supports it",
+        ),
+        Err(e) if refuses_tools(&e) => {
+            let detail = format!("the request with a tool was refused: {e}");
+            let fix = "this model/server does not support tool calling; agent-mode workflows need it, decide-mode workflows do not: pick a model (or server option) with tool calling, or use `mode: decide`";
+            if agents.is_empty() {
+                report.warn("llm tool calling", format!("{detail}; {agent_note}"), fix);
+            } else {
+                report.fail("llm tool calling", format!("{detail}; {agent_note}"), fix);
+            }
+        }
+        Err(e) => report.fail(
+            "llm tool calling",
+            e.to_string(),
+            "see the message: the model server did not complete a one-line request",
+        ),
+    }
+
+    // The same request builder and refusal detection a run uses for `output.schema`.
+    let schema = json!({
+        "type": "object",
+        "required": ["ok"],
+        "properties": {"ok": {"type": "boolean"}}
+    });
+    let Some(format) = client.response_format(&schema) else {
+        report.add(
+            "llm structured output",
+            Status::Note,
+            "structured output is off in the settings: output schemas go in the prompt",
+            None,
+        );
+        return;
+    };
+    let asked = ChatRequest::new(vec![ChatMessage::user(
+        "This is a connectivity check. Answer with the JSON object {\"ok\": true}.",
+    )])
+    .with_response_format(Some(format));
+    match client.chat(asked).await {
+        Ok(_) => report.ok(
+            "llm structured output",
+            "response_format json_schema (strict) accepted",
+        ),
+        Err(e) if client.refuse_structured_output(&e) => report.warn(
+            "llm structured output",
+            format!("the server refused response_format json_schema (strict): {e}"),
+            "nothing needed: runs fall back to describing the schema in the prompt and correcting the answer once; set model.structured_output: false in the workflows to skip the refused request",
+        ),
+        Err(e) => report.fail(
+            "llm structured output",
+            e.to_string(),
+            "see the message: the model server did not complete a one-line request",
+        ),
+    }
+}
+
+/// Whether the server refused a request because of its tools: any client error but an unknown
+/// model or endpoint (404), or a server error (llama.cpp answers `tool_choice: required` with a
+/// 500), since the tool is all that request adds to a plain completion.
+fn refuses_tools(e: &LlmError) -> bool {
+    match e {
+        LlmError::BadRequest { status, .. } => *status != 404,
+        LlmError::ServerError { .. } => true,
+        _ => false,
+    }
+}
+
+type Loaded = Result<LoadResults, (String, &'static str)>;
+
+fn load_workflows(args: &DoctorArgs) -> Loaded {
+    let catalog = backend::catalog().map_err(|e| (format!("{e:#}"), "report this as a bug"))?;
+    Workflow::load_each(&args.workflows, catalog.as_ref()).map_err(|e| {
+        (
+            e.to_string(),
+            "run from the project directory or pass --workflows",
+        )
+    })
+}
+
+fn check_workflows(args: &DoctorArgs, loaded: Loaded, report: &mut Report) {
+    let results = match loaded {
         Ok(r) => r,
-        Err(e) => {
-            report.fail(
-                "workflows",
-                e.to_string(),
-                "run from the project directory or pass --workflows",
-            );
+        Err((detail, fix)) => {
+            report.fail("workflows", detail, fix);
             return;
         }
     };
@@ -511,17 +734,33 @@ fn check_workflows(args: &DoctorArgs, report: &mut Report) {
                 .unwrap_or_default()
         );
         match result {
-            Ok(w) => report.ok(
-                &label,
-                format!(
-                    "valid; writes: {}{}",
-                    w.writes.as_str(),
-                    w.schedule
-                        .as_ref()
-                        .map(|_| ", scheduled")
-                        .unwrap_or_default()
+            Ok(w) => match w.connection.as_deref().and_then(|n| args.zoho.undefined(n)) {
+                // `--connection` replaces the workflow's, so an undefined one does not matter.
+                Some(problem) if args.zoho.connection.is_none() => report.fail(
+                    &label,
+                    problem,
+                    "run `deskhand connect --name` with that name, or fix `connection:`",
                 ),
-            ),
+                _ => report.ok(
+                    &label,
+                    format!(
+                        "valid; {} mode, writes: {}{}{}",
+                        match w.mode {
+                            Mode::Agent => "agent",
+                            Mode::Decide => "decide",
+                        },
+                        w.writes.as_str(),
+                        w.connection
+                            .as_ref()
+                            .map(|c| format!(", connection {c}"))
+                            .unwrap_or_default(),
+                        w.schedule
+                            .as_ref()
+                            .map(|_| ", scheduled")
+                            .unwrap_or_default()
+                    ),
+                ),
+            },
             Err(e) => report.fail(
                 &label,
                 e.to_string(),

@@ -80,6 +80,10 @@ enum Command {
     /// verify, and save a named connection with its secrets in a user-only file.
     Connect(connect::ConnectArgs),
     /// Check Zoho, the LLM, the store and the workflows; one line per check, a fix for each failure.
+    ///
+    /// Every Zoho connection the workflows name is checked (only --connection's when given).
+    /// With an LLM configured, doctor sends it two one-line chat completions (one offering a tool
+    /// to call, one with a strict JSON-schema response_format): they cost a few tokens.
     Doctor(doctor::DoctorArgs),
 }
 

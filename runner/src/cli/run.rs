@@ -60,8 +60,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let decider = Decider::for_workflow(&workflow, |k| std::env::var(k).ok())?;
     let store = backend::store(&args.backend).await?;
-    let (embedded, _sandbox) =
-        backend::embedded(&args.backend, catalog, backend::uses_embedded(&workflow)).await?;
+    let (embedded, _sandbox) = backend::embedded_for(&args.backend, catalog, &mut workflow).await?;
     let mut engine = Engine::new(store, backend::owner("cli"));
     if let Some(embedded) = embedded {
         engine = engine.with_embedded(embedded);

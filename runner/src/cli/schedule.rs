@@ -10,9 +10,12 @@ use tokio_util::sync::CancellationToken;
 use zoho_desk_mcp::registry::Registry;
 use zoho_desk_mcp::registry::database::Backend;
 
-use super::backend::{self, BackendArgs};
+use std::collections::BTreeSet;
+
+use super::backend::{self, BackendArgs, ZohoArgs};
 use crate::console::Console;
-use crate::engine::Engine;
+use crate::engine::{Engine, ZohoConnections};
+use crate::mcp::EmbeddedServer;
 use crate::scheduler::{self, Metrics, SchedulerConfig};
 use crate::shutdown;
 use crate::workflow::{Workflow, format_duration, parse_duration};
@@ -35,12 +38,12 @@ pub struct ScheduleArgs {
     #[arg(long, default_value = "auto", value_parser = parse_grace)]
     grace: Grace,
     /// Names this replica in runs and item leases (default: schedule:<hostname>:<pid>).
-    #[arg(long, env = "DESKHAND_OWNER")]
-    owner: Option<String>,
     /// Also serve the review console (`deskhand console`) on this loopback port, over the same
     /// store (0 picks a free one; the address is logged).
     #[arg(long)]
     console_port: Option<u16>,
+    #[arg(long, env = "DESKHAND_OWNER")]
+    owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +98,6 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     if scheduled.is_empty() {
         tracing::warn!(dir = %dir.display(), "no workflow has a `schedule`; waiting for SIGHUP to reload");
     }
-    let needed = scheduled.iter().any(|w| backend::uses_embedded(w));
     let store = backend::store(&args.backend).await?;
     match store.backend() {
         Backend::Sqlite => tracing::info!(
@@ -105,20 +107,39 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             "run store is PostgreSQL: replicas sharing it run each tick exactly once"
         ),
     }
-    let (embedded, sandbox) =
-        backend::embedded_checked(&args.backend, catalog, needed, true).await?;
-    if let Some(sandbox) = &sandbox {
-        tracing::info!(base_url = %sandbox.sandbox.base_url(), "working against an in-process sandbox, not Zoho");
-    }
     let owner = args
         .owner
         .clone()
         .unwrap_or_else(|| backend::owner("schedule"));
     let metrics = Metrics::new();
     let console_store = store.clone();
-    let mut engine = Engine::new(store, owner.clone()).with_observer(metrics.clone());
-    if let Some(embedded) = embedded.clone() {
-        engine = engine.with_embedded(embedded);
+    let mut console_embedded = None;
+    let mut engine = Engine::new(store.clone(), owner.clone()).with_observer(metrics.clone());
+    let mut sandbox = None;
+    if args.backend.sandbox {
+        let (embedded, started) = backend::embedded(&args.backend, catalog, true).await?;
+        if let Some(started) = &started {
+            tracing::info!(base_url = %started.sandbox.base_url(), "working against an in-process sandbox, not Zoho");
+        }
+        if let Some(embedded) = embedded {
+            // With --sandbox, the console applies approvals to the scheduler's own sandbox,
+            // where its runs wrote.
+            console_embedded = Some(embedded.clone());
+            engine = engine.with_embedded(embedded);
+        }
+        sandbox = started;
+    } else {
+        // Each workflow on its own connection; the ones the scheduled workflows name are checked
+        // now, and a connection a reloaded workflow names later is built on its first tick.
+        let connections = Arc::new(connections(&args.backend, catalog, store));
+        let mut checked = BTreeSet::new();
+        for w in scheduled.iter().filter(|w| backend::uses_embedded(w)) {
+            let name = connections.effective(w);
+            if checked.insert(name.clone()) {
+                preflight(&args.backend, &connections, name, &w.name).await?;
+            }
+        }
+        engine = engine.with_connections(connections);
     }
 
     let http_stop = CancellationToken::new();
@@ -134,10 +155,7 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("could not open the token registry for the console")?;
         let mut console = Console::new(console_store, registry, args.backend.clone(), Vec::new());
-        // With --sandbox, approvals go to the scheduler's own sandbox, where its runs wrote.
-        if args.backend.sandbox
-            && let Some(embedded) = embedded
-        {
+        if let Some(embedded) = console_embedded {
             console = console.with_embedded(embedded);
         }
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
@@ -158,6 +176,46 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     http_stop.cancel();
     drop(sandbox);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Zoho connections of this scheduler: `--connection` for every workflow when given, else
+/// each workflow's own `connection:` (or the default).
+fn connections(
+    args: &BackendArgs,
+    catalog: Arc<zoho_desk_mcp::catalog::Catalog>,
+    store: crate::store::Store,
+) -> ZohoConnections {
+    let base = args.zoho.clone();
+    let make = move |name: Option<&str>| -> anyhow::Result<EmbeddedServer> {
+        let zoho = ZohoArgs {
+            connection: name.map(str::to_owned),
+            connections: base.connections.clone(),
+        };
+        let config = zoho.config()?;
+        let client = backend::zoho_client(config, &store)?;
+        Ok(EmbeddedServer::new(Arc::new(
+            zoho_desk_mcp::catalog::Gateway::new(catalog.clone(), client),
+        )))
+    };
+    ZohoConnections::new(Arc::new(make), args.zoho.connection.clone())
+}
+
+/// The start-up check of one connection, in a sentence that names the workflow needing it.
+async fn preflight(
+    args: &BackendArgs,
+    connections: &ZohoConnections,
+    name: Option<String>,
+    workflow: &str,
+) -> anyhow::Result<()> {
+    let shown = name.clone().unwrap_or_else(|| args.zoho.name().to_owned());
+    let server = connections.server(name).map_err(|e| {
+        anyhow::anyhow!(
+            "the workflow `{workflow}` uses the embedded MCP server, which needs the Zoho connection `{shown}`: {e:#} (or pass --sandbox to work offline)"
+        )
+    })?;
+    super::doctor::preflight(server.gateway.client())
+        .await
+        .with_context(|| format!("connection `{shown}` (used by the workflow `{workflow}`)"))
 }
 
 /// Reloads on SIGHUP until SIGTERM or Ctrl-C.

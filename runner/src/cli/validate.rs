@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use zoho_desk_mcp::catalog::Catalog;
 
+use super::backend::ZohoArgs;
 use super::output::outln;
 use crate::workflow::{McpConnection, Workflow, WorkflowError, workflow_files};
 
@@ -21,6 +22,10 @@ pub struct ValidateArgs {
     /// Print one JSON document instead of one line per file.
     #[arg(long)]
     json: bool,
+    /// The connections file `connection:` names are looked up in (default: connections.yaml in
+    /// the user's config directory).
+    #[arg(long, env = "DESKHAND_CONNECTIONS")]
+    connections: Option<PathBuf>,
 }
 
 pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -33,7 +38,23 @@ pub async fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.files.clone()
     };
-    let results = Workflow::load_paths(&paths, &catalog);
+    let zoho = ZohoArgs {
+        connection: None,
+        connections: args.connections.clone(),
+    };
+    let results: Vec<_> = Workflow::load_paths(&paths, &catalog)
+        .into_iter()
+        .map(|(path, result)| {
+            let result = result.and_then(|w| match w.connection.as_deref() {
+                Some(name) => match zoho.undefined(name) {
+                    Some(problem) => Err(w.connection_error(problem)),
+                    None => Ok(w),
+                },
+                None => Ok(w),
+            });
+            (path, result)
+        })
+        .collect();
     if results.is_empty() {
         let e = WorkflowError {
             path: args.workflows.clone(),
@@ -70,6 +91,7 @@ fn report(
                     "timezone": w.timezone.name(),
                     "next_run": w.next_run(now).map(|t| t.to_rfc3339()),
                     "writes": w.writes,
+                    "connection": w.connection,
                 }),
                 Err(e) => json!({ "path": path, "ok": false, "error": error_json(e) }),
             })
@@ -115,6 +137,9 @@ fn summary(w: &Workflow, now: chrono::DateTime<chrono::Utc>) -> String {
         ));
     }
     parts.push(format!("writes {}", w.writes));
+    if let Some(connection) = &w.connection {
+        parts.push(format!("connection {connection}"));
+    }
     match &w.schedule {
         Some(s) => {
             let next = w

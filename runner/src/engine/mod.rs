@@ -9,6 +9,7 @@
 //!    [`ItemTools`], under `item_timeout`, with its lease renewed while it runs.
 //! 5. Attempts, steps, tool calls and retries are recorded; the run is finished with counts.
 
+pub mod connections;
 pub mod cost;
 pub mod decider;
 pub mod observer;
@@ -39,6 +40,7 @@ use crate::store::{
 use crate::workflow::{McpConnection, Mode, RunInfo, Workflow, WritePolicy};
 use zoho_desk_mcp::registry::database::Backend;
 
+pub use connections::{ConnectionFactory, ZohoConnections};
 pub use cost::{CostEstimate, RunCost};
 pub use decider::{Decider, DeciderError};
 use observer::{CURRENT_ITEM, RunObserver};
@@ -163,6 +165,8 @@ pub struct Engine {
     store: Store,
     owner: String,
     embedded: Option<EmbeddedServer>,
+    /// Per-connection servers, for embedded workflows when `embedded` is not set.
+    connections: Option<Arc<ZohoConnections>>,
     retry: RetryPolicy,
     gates: Mutex<HashMap<String, RateGate>>,
     observer: Option<Arc<dyn RetryObserver>>,
@@ -176,6 +180,7 @@ impl Engine {
             store,
             owner: owner.into(),
             embedded: None,
+            connections: None,
             retry: RetryPolicy::default(),
             gates: Mutex::new(HashMap::new()),
             observer: None,
@@ -189,10 +194,32 @@ impl Engine {
         self
     }
 
-    /// The gateway embedded connections use (the sandbox, or Zoho from the environment).
+    /// The gateway every embedded workflow uses (the sandbox, or the one Zoho connection of a
+    /// command that runs one workflow).
     pub fn with_embedded(mut self, embedded: EmbeddedServer) -> Self {
         self.embedded = Some(embedded);
         self
+    }
+
+    /// Serves each embedded workflow through its own Zoho connection (the scheduler's case);
+    /// [`Engine::with_embedded`] wins over it when both are set.
+    pub fn with_connections(mut self, connections: Arc<ZohoConnections>) -> Self {
+        self.connections = Some(connections);
+        self
+    }
+
+    /// The embedded server `workflow` uses, if this engine has one for it.
+    fn embedded_for(&self, workflow: &Workflow) -> Result<Option<EmbeddedServer>, McpError> {
+        if self.embedded.is_some() || !workflow.mcp.is_embedded() {
+            return Ok(self.embedded.clone());
+        }
+        match &self.connections {
+            Some(connections) => connections
+                .server_for(workflow)
+                .map(Some)
+                .map_err(|e| McpError::Embedded(format!("{e:#}"))),
+            None => Ok(None),
+        }
     }
 
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
@@ -216,11 +243,20 @@ impl Engine {
 
     /// Opens an MCP session for `workflow`'s connection.
     pub async fn connect(&self, workflow: &Workflow) -> Result<McpSession, McpError> {
-        McpSession::connect(&workflow.mcp, self.embedded.clone()).await
+        McpSession::connect(&workflow.mcp, self.embedded_for(workflow)?).await
     }
 
     fn gate_for(&self, workflow: &Workflow) -> RateGate {
-        let key = format!("{:?}", workflow.mcp);
+        // Each Zoho connection has its own budget; the default one keeps the key it always had.
+        let named = match (&self.embedded, &self.connections) {
+            _ if !workflow.mcp.is_embedded() => None,
+            (None, Some(connections)) => connections.effective(workflow),
+            _ => connections::normalise(workflow.connection.as_deref()),
+        };
+        let key = match named {
+            Some(name) => format!("Embedded({name})"),
+            None => format!("{:?}", workflow.mcp),
+        };
         let config = GateConfig {
             shared_cap: zoho_concurrency(),
             ..GateConfig::default()
@@ -241,7 +277,7 @@ impl Engine {
     /// and host, a local sandbox (its port changes with every process) by its org alone.
     pub fn connection_label(&self, workflow: &Workflow) -> String {
         match &workflow.mcp {
-            McpConnection::Embedded => match &self.embedded {
+            McpConnection::Embedded => match self.embedded_for(workflow).ok().flatten() {
                 Some(embedded) => zoho_label(embedded.gateway.client().config()),
                 None => match zoho_desk_mcp::zoho::ZohoConfig::from_env() {
                     Ok(config) => zoho_label(&config),

@@ -134,6 +134,11 @@ pub(super) fn build(
         None => McpConnection::Embedded,
         Some(m) => check_mcp(&c, m)?,
     };
+    let connection = file
+        .connection
+        .as_ref()
+        .map(|conn| check_connection(&c, conn, &mcp))
+        .transpose()?;
 
     // Remote servers may offer other tools than the embedded catalog; their names are checked
     // when a live listing is available, not here.
@@ -271,6 +276,7 @@ pub(super) fn build(
         catch_up: file.catch_up.unwrap_or_default(),
         model,
         mcp,
+        connection,
         tools,
         tools_when,
         tools_verified,
@@ -284,6 +290,7 @@ pub(super) fn build(
         limits,
         output_schema,
         name_position: pos(&file.name),
+        connection_position: file.connection.as_ref().and_then(pos),
     })
 }
 
@@ -385,6 +392,35 @@ fn check_http_url(text: &str) -> Result<(), String> {
         return Err(format!("URL \"{text}\" must be http or https"));
     }
     Ok(())
+}
+
+/// A connection name is only checked for its form here; whether the connections file defines it
+/// is a question about the machine, asked by `deskhand validate`, `doctor` and the commands that
+/// connect.
+fn check_connection(
+    c: &Checker<'_>,
+    spanned: &Spanned<String>,
+    mcp: &McpConnection,
+) -> Result<String, WorkflowError> {
+    let at = pos(spanned);
+    let name = spanned.value.trim();
+    if !mcp.is_embedded() {
+        return Err(c.invalid(
+            "connection",
+            at,
+            "names a Zoho connection of the embedded MCP server, but this workflow reaches Zoho through its own `mcp:` server, which brings its own credentials; remove `connection:` or use `mcp: embedded`",
+        ));
+    }
+    if !zoho_desk_mcp::zoho::connections::valid_name(name) {
+        return Err(c.invalid(
+            "connection",
+            at,
+            format!(
+                "\"{name}\" is not a connection name (letters, digits, `-` and `_`, as `deskhand connect --name` saves them)"
+            ),
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 fn check_mcp(c: &Checker<'_>, spanned: &Spanned<McpFile>) -> Result<McpConnection, WorkflowError> {

@@ -51,6 +51,17 @@ pub struct WorkflowFile {
     #[serde(default)]
     #[schemars(with = "Option<McpFile>")]
     pub mcp: Option<Spanned<McpFile>>,
+    /// The Zoho connection (a name in the connections file `deskhand connect` writes) the
+    /// embedded MCP server uses for this workflow. `--connection` on the command line wins over
+    /// it; absent, the default connection (or the `ZOHO_*` environment) is used. Only with
+    /// `mcp: embedded`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^[A-Za-z0-9_-]+$"),
+        length(min = 1, max = 64)
+    )]
+    pub connection: Option<Spanned<String>>,
     /// The tools the model may call (the allow-list).
     #[schemars(with = "Vec<String>")]
     pub tools: Vec<Spanned<String>>,

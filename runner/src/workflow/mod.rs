@@ -73,6 +73,9 @@ pub struct Workflow {
     /// `None`: the best available (OPENAI_* environment, else the offline baseline).
     pub model: Option<ModelSettings>,
     pub mcp: McpConnection,
+    /// The Zoho connection named by `connection:` (embedded MCP only); `None` is the default
+    /// connection. A command's `--connection` replaces it (see `cli::backend::connection_for`).
+    pub connection: Option<String>,
     /// The allow-list, in file order; [`Workflow::offered_tools`] is what the model sees.
     pub tools: Vec<String>,
     /// Tools of `tools` offered only while an input has a given value.
@@ -98,6 +101,8 @@ pub struct Workflow {
     pub decide: DecideSettings,
     /// Where `name` is in the file, for the duplicate-name error of `load_all`.
     pub(crate) name_position: Option<Position>,
+    /// Where `connection` is in the file, for [`Workflow::connection_error`].
+    pub(crate) connection_position: Option<Position>,
 }
 
 /// A parsed cron schedule.
@@ -305,6 +310,14 @@ impl Workflow {
             self.inputs.insert(key.to_string(), typed);
         }
         Ok(())
+    }
+
+    /// An error about the workflow's `connection:` (one the connections file does not define),
+    /// pointing at the key in the file.
+    pub fn connection_error(&self, message: impl Into<String>) -> WorkflowError {
+        WorkflowError::new(&self.source, WorkflowErrorKind::Invalid(message.into()))
+            .at(self.connection_position)
+            .field("connection")
     }
 
     /// The schedule in 6-field form for tokio-cron-scheduler, if the workflow has one.
