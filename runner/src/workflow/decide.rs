@@ -655,3 +655,49 @@ fn is_name(key: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn prefetch(fields: &[&str], max_chars: Option<usize>) -> Prefetch {
+        Prefetch {
+            name: "p".into(),
+            tool: "t".into(),
+            args: Map::new(),
+            when: Vec::new(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            each: None,
+            max_chars,
+            cache_run: false,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn project_keeps_the_fields_and_cuts_long_texts() {
+        let p = prefetch(&["id", "answer"], Some(5));
+        let got = p.project(json!({"result": [
+            {"id": "1", "answer": "abcdefgh", "extra": "x"},
+            {"id": "2", "answer": "abc", "nested": {"x": "long text"}}
+        ]}));
+        assert_eq!(
+            got,
+            json!([{"id": "1", "answer": "abcde [...]"}, {"id": "2", "answer": "abc"}])
+        );
+        let whole = prefetch(&[], Some(3)).project(json!({"a": {"b": ["abcd", 12345]}}));
+        assert_eq!(whole, json!({"a": {"b": ["abc [...]", 12345]}}));
+    }
+
+    #[test]
+    fn list_elements_reads_bare_lists_and_envelopes() {
+        assert_eq!(list_elements(&json!([1, 2])).len(), 2);
+        assert_eq!(list_elements(&json!({"result": [1]})).len(), 1);
+        assert_eq!(list_elements(&json!({"data": [1, 2, 3]})).len(), 3);
+        assert!(list_elements(&json!(null)).is_empty());
+        assert!(list_elements(&json!({"id": "1"})).is_empty());
+    }
+}
