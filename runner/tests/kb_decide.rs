@@ -173,7 +173,10 @@ async fn draft_mode_drafts_from_the_departments_address_and_never_sends() {
         let id = item.key.as_str();
         let before = &before[id];
         let t = ticket(&setup, id);
-        assert_eq!(t["threadCount"], before["threadCount"], "{id}: nothing sent");
+        assert_eq!(
+            t["threadCount"], before["threadCount"],
+            "{id}: nothing sent"
+        );
         let (threads, comments) = written(&setup, id);
         let cited = item.output.as_ref().unwrap()["articleIds"][0]
             .as_str()
@@ -203,7 +206,10 @@ async fn draft_mode_drafts_from_the_departments_address_and_never_sends() {
             assert_eq!(comments.len(), 1, "{id}: {comments:?}");
             assert_eq!(comments[0]["isPublic"], false);
             let content = comments[0]["content"].as_str().unwrap();
-            assert!(content.starts_with("Draft reply for an agent to review"), "{content}");
+            assert!(
+                content.starts_with("Draft reply for an agent to review"),
+                "{content}"
+            );
             assert!(content.contains(&cited), "{content}");
         }
     }
@@ -276,7 +282,11 @@ async fn an_article_not_given_is_corrected_once_then_the_runner_notes_no_article
         .await;
     let setup = setup().await;
     let report = run(&setup, &workflow("draft_comment"), &llm).await;
-    assert_eq!(llm.hits(), 2 * TICKETS.len(), "a decision and its correction each");
+    assert_eq!(
+        llm.hits(),
+        2 * TICKETS.len(),
+        "a decision and its correction each"
+    );
     let correction = llm.requests()[1].body["messages"]
         .as_array()
         .unwrap()

@@ -72,8 +72,7 @@ pub async fn prefetch(
                 let mut results = Vec::new();
                 for element in list_elements(&list).iter().take(*first) {
                     let ctx = with_root(&ctx, "each", element);
-                    let args =
-                        render_args(&entry.args, &ctx).map_err(|e| failed(e.to_string()))?;
+                    let args = render_args(&entry.args, &ctx).map_err(|e| failed(e.to_string()))?;
                     let value = read_one(entry, context, tools, args).await?;
                     if !value.is_null() {
                         results.push(value);
@@ -395,7 +394,9 @@ pub fn check_known_ids(
         return Ok(());
     }
     let quoted = |ids: &mut dyn Iterator<Item = &String>| {
-        ids.map(|id| format!("\"{id}\"")).collect::<Vec<_>>().join(", ")
+        ids.map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     Err(format!(
         "{} {} not among the ids you were given ({})",

@@ -14,8 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::text::{coverage, strip_html, top_terms};
 use super::{
-    Prepared, SIGNATURE, customer_text, id_of, number_input, read, round2, str_of, ticket_id,
-    write,
+    Prepared, SIGNATURE, customer_text, id_of, number_input, read, round2, str_of, ticket_id, write,
 };
 use crate::agent::{Finish, ItemTools};
 use crate::workflow::list_elements;

@@ -514,8 +514,7 @@ pub(super) fn build(
         in_tools(&field, &p.tool)?;
         let each = match &p.each {
             Some(list) => {
-                let template =
-                    check_template(list, &prefetch_roots).map_err(|m| err(&field, m))?;
+                let template = check_template(list, &prefetch_roots).map_err(|m| err(&field, m))?;
                 let first = p.first.map_or(MAX_EACH, |n| n as usize);
                 if first == 0 || first > MAX_EACH {
                     return Err(err(
@@ -534,8 +533,7 @@ pub(super) fn build(
         if each.is_some() {
             arg_roots.push("each");
         }
-        check_templates(&Value::Object(p.args.clone()), &arg_roots)
-            .map_err(|m| err(&field, m))?;
+        check_templates(&Value::Object(p.args.clone()), &arg_roots).map_err(|m| err(&field, m))?;
         if p.max_chars == Some(0) {
             return Err(err(&field, "`max_chars` must be at least 1".into()));
         }
