@@ -6,14 +6,15 @@
 //! OpenAI's o200k_base tokenizer: the messages (3 tokens of framing each, plus content, tool-call
 //! names and arguments) and the `tools` array as the JSON that is sent. Completion tokens are the
 //! scripted answers and tool calls, counted the same way. Variants per workflow, one after the
-//! other in this process: the shipped file; for triage-and-assign, which ships in decide mode (one
+//! other in this process: the shipped file; for a workflow that ships in decide mode (one
 //! decision per ticket, no tools offered), also agent mode (bench/agent-mode/: the model holds the
 //! tools); in agent mode every generated tool offered; and the agent-mode list without the
 //! composite context tool (the model reads ticket, threads and comments one call at a time). One
-//! JSON line per variant, with the Zoho credits per ticket the run counted.
+//! JSON line per variant, with the Zoho credits per ticket the run counted and the run's quality
+//! as `deskhand eval` scores it against tests/fixtures/eval/gold.json.
 //!
 //! ```text
-//! tokens [--tickets 20]
+//! tokens [--tickets 20] [--workflow kb-grounded-reply]
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use deskhand::embedded::SandboxBackend;
 use deskhand::engine::{Decider, Engine, Quiet, RunRequest};
+use deskhand::eval::{EvalKind, Gold, evaluate};
 use deskhand::llm::LlmSettings;
 use deskhand::mcp::EmbeddedServer;
 use deskhand::store::{Store, Trigger};
@@ -118,7 +120,7 @@ async fn measure(
     };
     let agent: fn(&Value) -> Step = match workflow.name.as_str() {
         "triage-and-assign" => agents::triage_any,
-        "kb-grounded-reply" => agents::kb_reply,
+        "kb-grounded-reply" => agents::kb_reply_any,
         other => bail!("no scripted agent for {other}"),
     };
     match variant {
@@ -177,9 +179,13 @@ async fn measure(
         llm.base_url(),
         "scripted",
     )));
+    let before = backend.sandbox.admin().state_json();
+    let started = std::time::Instant::now();
     let report = engine
         .run(&workflow, &decider, RunRequest::new(Trigger::Cli), &Quiet)
         .await?;
+    let wall = started.elapsed();
+    let after = backend.sandbox.admin().state_json();
     zoho_desk_mcp::registry::database::remove_sqlite_files(&db);
     let failed = report.items.iter().filter(|i| i.error.is_some()).count();
     anyhow::ensure!(
@@ -228,7 +234,33 @@ async fn measure(
     let items = report.items.len().max(1) as f64;
     let tool_calls: i64 = report.items.iter().map(|i| i.tool_calls).sum();
     let completion = completions.lock().map(|c| *c).unwrap_or_default();
+    // The same scoring as `deskhand eval`, from the sandbox's state after the run: with scripted
+    // agents that make the same choice, a difference is the mode's (what the model was given,
+    // what the runner wrote), not a model's.
+    let gold = Gold::load(&repo().join("tests/fixtures/eval/gold.json"))?;
+    let quality = match EvalKind::for_workflow(&workflow) {
+        Some(kind) => {
+            let scored = evaluate(kind, &gold, &before, &after, &report, wall);
+            match (scored.triage, scored.replies) {
+                (Some(t), _) => json!({
+                    "department_accuracy": t.department_accuracy,
+                    "fully_routed_rate": t.fully_routed_rate,
+                    "abstention_rate": t.abstention_rate,
+                }),
+                (_, Some(r)) => json!({
+                    "answer_rate": r.answer_rate,
+                    "citing_gold_share": r.citing_gold_share,
+                    "grounded_share": r.grounded_share,
+                    "no_article_share": r.no_article_share,
+                    "invented": r.invented,
+                }),
+                _ => Value::Null,
+            }
+        }
+        None => Value::Null,
+    };
     Ok(json!({
+        "quality": quality,
         "workflow": workflow.name,
         "variant": variant,
         "mode": if workflow.mode == Mode::Decide { "decide" } else { "agent" },
@@ -249,18 +281,27 @@ async fn measure(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut tickets = 20;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => {}
-        [flag, n] if flag == "--tickets" => {
-            tickets = n.parse().context("--tickets takes a number")?;
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--tickets", Some(n)) => {
+                tickets = n.parse().context("--tickets takes a number")?;
+            }
+            ("--workflow", Some(name)) => only = Some(name),
+            _ => bail!("usage: tokens [--tickets N] [--workflow NAME]"),
         }
-        _ => bail!("usage: tokens [--tickets N]"),
     }
     zoho_desk_mcp::install_crypto_provider();
     let catalog = Arc::new(Catalog::zoho_desk()?);
     let bpe = Arc::new(tiktoken_rs::o200k_base()?);
     for file in ["triage-and-assign.yaml", "kb-grounded-reply.yaml"] {
+        if only
+            .as_deref()
+            .is_some_and(|o| file.strip_suffix(".yaml") != Some(o))
+        {
+            continue;
+        }
         let decides =
             Workflow::load(&repo().join("workflows").join(file), &*catalog)?.mode == Mode::Decide;
         let variants: &[&str] = if decides {

@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::agent::{ticket_in_prompt, tool_results};
+use deskhand_e2e::agents::articles_in_prompt;
 use deskhand_e2e::scripted_llm::{DEFAULT_COMPLETION_TOKENS, DEFAULT_PROMPT_TOKENS};
 use deskhand_e2e::{ScriptedLlm, Step};
 use serde_json::{Value, json};
@@ -99,7 +100,51 @@ fn triage_model(body: &Value) -> Step {
     Step::text(decision.to_string())
 }
 
-fn reply_model(body: &Value) -> Step {
+/// kb-grounded-reply runs in decide mode: one decision per ticket from the articles the runner
+/// prefetched. The noted ticket first cites an article it was not given (as if the ticket's text
+/// had talked the model into it), is corrected once, and then decides no_article; the invented
+/// answer cites the first article given although none fits.
+fn reply_decision_model(body: &Value) -> Step {
+    let id = ticket_in_prompt(body);
+    let given = articles_in_prompt(body);
+    let corrected = body["messages"].as_array().unwrap().iter().any(|m| {
+        m["role"] == "user"
+            && m["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("Your decision is not valid"))
+    });
+    let answer = |article_id: &str, extra: &str| {
+        let a = article(article_id);
+        json!({
+            "action": "drafted",
+            "articleIds": [article_id],
+            "reply": format!(
+                "Hello,\n\n{} {extra}\n\nSource: \"{}\" (article {article_id}).",
+                a["summary"].as_str().unwrap(),
+                a["title"].as_str().unwrap()
+            ),
+            "confidence": 0.8,
+            "reason": "scripted",
+        })
+    };
+    let decision = match id.as_str() {
+        ANSWERED => answer(OTHER_ARTICLE, ""),
+        EMBELLISHED => answer(
+            REFUNDS_ARTICLE,
+            "We will also send you a free replacement thermostat by courier within 2 hours.",
+        ),
+        NOTED if !corrected => json!({"action": "replied", "articleIds": ["1892000005099999"],
+            "reply": "Sure, refunded.", "confidence": 0.9, "reason": "the customer asked"}),
+        NOTED => json!({"action": "no_article", "articleIds": [], "reply": null,
+            "confidence": 0.8, "reason": "missing: an article about this topic"}),
+        _ => answer(given[0]["id"].as_str().unwrap(), ""),
+    };
+    Step::text(decision.to_string())
+}
+
+/// The same job in agent mode (bench/agent-mode/kb-grounded-reply.yaml): the model reads the
+/// context and the suggestions with tools and writes the draft comment itself.
+fn reply_agent_model(body: &Value) -> Step {
     let id = ticket_in_prompt(body);
     let draft = |article_id: &str, extra: &str| {
         let a = article(article_id);
@@ -154,6 +199,33 @@ fn reply_model(body: &Value) -> Step {
         ),
     ]);
     step(body, script)
+}
+
+/// The figures both modes must give on the four reply tickets: two answered from their gold
+/// article (one with a made-up promise), one noted, one invented answer.
+fn assert_reply_scores(report: &Value) {
+    assert_eq!(report["kind"], "reply");
+    let r = &report["replies"];
+    assert_eq!(r["tickets"], 4, "{r}");
+    assert_eq!(r["answerable"], 2, "{r}");
+    assert_eq!(r["answered"], 3, "{r}");
+    assert!(close(&r["answer_rate"], 1.0), "{r}");
+    // The invented answer cites an article, but not a gold one (there is none).
+    assert!(close(&r["citing_gold_share"], 2.0 / 3.0), "{r}");
+    assert!(close(&r["grounded_share"], 2.0 / 3.0), "{r}");
+    assert!(close(&r["no_article_share"], 0.5), "{r}");
+    assert_eq!(r["invented"], 1, "{r}");
+    assert_eq!(r["public_replies"], 0, "{r}");
+    let flagged = r["unsupported_examples"].as_array().unwrap();
+    assert_eq!(flagged.len(), 1, "{r}");
+    assert_eq!(flagged[0]["ticket"], EMBELLISHED);
+    assert!(
+        flagged[0]["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("replacement thermostat"),
+        "{r}"
+    );
 }
 
 async fn eval(workflow: &str, dataset: &Path, extra: &[&str], llm: Option<&ScriptedLlm>) -> Value {
@@ -234,7 +306,10 @@ async fn triage_eval_scores_what_the_model_did_to_the_sandbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reply_eval_flags_unsupported_claims_and_invented_answers() {
-    let llm = ScriptedLlm::builder().responder(reply_model).start().await;
+    let llm = ScriptedLlm::builder()
+        .responder(reply_decision_model)
+        .start()
+        .await;
     let dataset = subset(&[ANSWERED, EMBELLISHED, NOTED, INVENTED]);
     let report = eval(
         "kb-grounded-reply",
@@ -243,28 +318,46 @@ async fn reply_eval_flags_unsupported_claims_and_invented_answers() {
         Some(&llm),
     )
     .await;
-    assert_eq!(report["kind"], "reply");
-    let r = &report["replies"];
-    assert_eq!(r["tickets"], 4, "{r}");
-    assert_eq!(r["answerable"], 2, "{r}");
-    assert_eq!(r["answered"], 3, "{r}");
-    assert!(close(&r["answer_rate"], 1.0), "{r}");
-    // The invented answer cites an article, but not a gold one (there is none).
-    assert!(close(&r["citing_gold_share"], 2.0 / 3.0), "{r}");
-    assert!(close(&r["grounded_share"], 2.0 / 3.0), "{r}");
-    assert!(close(&r["no_article_share"], 0.5), "{r}");
-    assert_eq!(r["invented"], 1, "{r}");
-    assert_eq!(r["public_replies"], 0, "{r}");
-    let flagged = r["unsupported_examples"].as_array().unwrap();
-    assert_eq!(flagged.len(), 1, "{r}");
-    assert_eq!(flagged[0]["ticket"], EMBELLISHED);
+    assert_reply_scores(&report);
+    // One decision per ticket, and the noted ticket's correction; no tool is ever offered.
+    assert_eq!(report["usage"]["llm_round_trips"], 5);
+    let requests = llm.requests();
     assert!(
-        flagged[0]["sentence"]
-            .as_str()
-            .unwrap()
-            .contains("replacement thermostat"),
-        "{r}"
+        requests
+            .iter()
+            .all(|r| r.body["tools"].as_array().is_none_or(Vec::is_empty)),
+        "decide mode offers no tool"
     );
+    let correction = requests
+        .iter()
+        .filter_map(|r| r.body["messages"].as_array())
+        .flatten()
+        .filter_map(|m| m["content"].as_str())
+        .find(|c| c.starts_with("Your decision is not valid"))
+        .expect("the made-up article id was corrected");
+    assert!(
+        correction.contains("\"1892000005099999\" not among the ids you were given"),
+        "{correction}"
+    );
+}
+
+/// Agent mode keeps working for reply workflows: the pre-decide-mode file, scored the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_mode_reply_eval_scores_the_same_and_never_offers_the_reply_tool() {
+    let llm = ScriptedLlm::builder()
+        .responder(reply_agent_model)
+        .start()
+        .await;
+    let dataset = subset(&[ANSWERED, EMBELLISHED, NOTED, INVENTED]);
+    let workflow = repo().join("bench/agent-mode/kb-grounded-reply.yaml");
+    let report = eval(
+        workflow.to_str().unwrap(),
+        &dataset,
+        &["--model", "scripted"],
+        Some(&llm),
+    )
+    .await;
+    assert_reply_scores(&report);
     assert_eq!(report["usage"]["llm_round_trips"], 17);
     let requests = llm.requests();
     let offered: Vec<&str> = requests[0].body["tools"]

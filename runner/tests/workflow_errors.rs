@@ -551,6 +551,74 @@ fn decide_mode_errors_name_the_field_and_the_fix() {
     assert_eq!(ok.decide.actions.len(), 1);
 }
 
+/// A prefetch repeated over an earlier read's list, and ids checked against a read list: each
+/// mistake is refused at load with the field that holds it.
+#[test]
+fn prefetch_each_and_known_ids_errors_name_the_field() {
+    let head = "mode: decide\nfor_each: { tool: list_all_zoho_desk_tickets }\noutput: { schema: { type: object, properties: { action: { type: string }, ids: { type: array } } } }\n";
+    let decide = "decide: { abstain_field: action, abstain: { action: none }, known_ids: [{ field: ids, in: \"{{ prefetch.list }}\" }] }\n";
+    let prefetch = |entry: &str| {
+        format!(
+            "{head}{decide}prefetch:\n  - {{ name: list, tool: list_all_zoho_desk_tickets }}\n  - {entry}\n"
+        )
+    };
+    let ok = inline(
+        &prefetch(
+            "{ name: each_one, tool: list_all_zoho_desk_tickets, each: \"{{ prefetch.list }}\", first: 2, args: { assignee: \"{{ each.id }}\" }, max_chars: 100, cache: run, optional: true }",
+        ),
+        &catalog(),
+    )
+    .unwrap();
+    let each = &ok.decide.prefetch[1];
+    assert_eq!(each.each.as_ref().map(|e| e.1), Some(2));
+    assert!(each.cache_run && each.optional);
+    assert_eq!(each.max_chars, Some(100));
+    assert_eq!(ok.decide.known_ids.len(), 1);
+
+    let cases = [
+        (
+            "{ name: x, tool: list_all_zoho_desk_tickets, first: 2 }",
+            "prefetch[1]: `first` applies only with `each`",
+        ),
+        (
+            "{ name: x, tool: list_all_zoho_desk_tickets, each: \"{{ prefetch.list }}\", first: 0 }",
+            "prefetch[1]: `first` must be between 1 and 20",
+        ),
+        (
+            "{ name: x, tool: list_all_zoho_desk_tickets, args: { assignee: \"{{ each.id }}\" } }",
+            "prefetch[1]: unknown variable `each.id`",
+        ),
+    ];
+    for (entry, message) in cases {
+        let err = inline(&prefetch(entry), &catalog()).unwrap_err();
+        assert!(err.to_string().contains(message), "{entry}: {err}");
+    }
+    let err = inline(
+        &format!(
+            "{head}decide: {{ abstain_field: action, abstain: {{ action: none }}, known_ids: [{{ field: idz, in: \"{{{{ prefetch.list }}}}\" }}] }}\n"
+        ),
+        &catalog(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("decide.known_ids[0]: `idz` is not a property of `output.schema`"),
+        "{err}"
+    );
+    let err = inline(
+        &format!(
+            "{head}decide: {{ abstain_field: action, abstain: {{ action: none }}, required_to_act: [reply] }}\n"
+        ),
+        &catalog(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("decide.required_to_act: `reply` is not a property of `output.schema`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_prompt_naming_an_undeclared_context_entry_is_refused_at_load() {
     let text = "version: 1\nname: inline\ndescription: d\ntools: [list_all_zoho_desk_tickets]\nprompt: ../prompts/context-typo.md\ncontext: { org: { builtin: directory } }\n";

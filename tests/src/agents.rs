@@ -356,3 +356,60 @@ pub fn triage_any(body: &Value) -> Step {
         triage_decision(body)
     }
 }
+
+/// Where the shipped kb-grounded-reply prompt puts the prefetched articles.
+const ARTICLES_MARKER: &str = "best first ([] when the knowledge base suggests none):\n";
+
+/// The articles a decide-mode kb-grounded-reply prompt carries (the prefetch), best first.
+pub fn articles_in_prompt(body: &Value) -> Vec<Value> {
+    let prompt = messages(body)
+        .iter()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let Some(at) = prompt.find(ARTICLES_MARKER) else {
+        return Vec::new();
+    };
+    serde_json::Deserializer::from_str(&prompt[at + ARTICLES_MARKER.len()..])
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// kb-grounded-reply in decide mode, as its prompt asks: one decision from the prefetched
+/// articles, no tool. It answers from the first article (its summary, citing it), the same
+/// choice [`kb_reply`] makes, or decides no_article when none was suggested.
+pub fn kb_reply_decision(body: &Value) -> Step {
+    let decision = match articles_in_prompt(body).first() {
+        Some(a) => {
+            let id = a["id"].as_str().unwrap_or_default();
+            json!({
+                "action": "drafted",
+                "articleIds": [id],
+                "reply": format!(
+                    "Hello,\n\n{}\n\nSource: \"{}\" (article {id}).",
+                    a["summary"].as_str().unwrap_or_default(),
+                    a["title"].as_str().unwrap_or_default(),
+                ),
+                "confidence": 0.7,
+                "reason": "the first suggested article",
+            })
+        }
+        None => json!({
+            "action": "no_article", "articleIds": [], "reply": null, "confidence": 0.6,
+            "reason": "no suggestion",
+        }),
+    };
+    Step::text(decision.to_string())
+}
+
+/// kb-grounded-reply in whichever mode the request shows.
+pub fn kb_reply_any(body: &Value) -> Step {
+    if body["tools"].as_array().is_some_and(|t| !t.is_empty()) {
+        kb_reply(body)
+    } else {
+        kb_reply_decision(body)
+    }
+}

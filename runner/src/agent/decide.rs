@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::llm::{ChatMessage, ChatRequest, FinishReason, LlmClient};
-use crate::workflow::{RunInfo, Workflow, all_hold, as_text, render_json};
+use crate::workflow::{RunInfo, Workflow, all_hold, as_text, list_elements, render_json};
 
 use super::conversation::{TokenBudget, chat_with_fallback, record_llm_step};
 use super::output::{check_answer, check_structured_answer};
@@ -54,29 +54,82 @@ pub async fn prefetch(
             item,
             &[("context", &context_value), ("prefetch", &so_far)],
         );
-        let holds = all_hold(&entry.when, &ctx)
-            .map_err(|e| Finish::Tool(format!("prefetch `{}`: {e}", entry.name)))?;
+        let failed = |e: String| Finish::Tool(format!("prefetch `{}`: {e}", entry.name));
+        let holds = all_hold(&entry.when, &ctx).map_err(|e| failed(e.to_string()))?;
         if !holds {
             continue;
         }
-        let args = render_args(&entry.args, &ctx)
-            .map_err(|e| Finish::Tool(format!("prefetch `{}`: {e}", entry.name)))?;
-        let reply = tools.call(0, &entry.tool, args).await?;
-        if !reply.ok {
-            return Err(Finish::Tool(format!(
-                "prefetch `{}` ({}) failed: {}",
-                entry.name,
-                entry.tool,
-                reply.to_text()
-            )));
-        }
-        out.insert(entry.name.clone(), entry.project(reply.content));
+        let value = match &entry.each {
+            None => {
+                let args = render_args(&entry.args, &ctx).map_err(|e| failed(e.to_string()))?;
+                read_one(entry, context, tools, args).await?
+            }
+            Some((list, first)) => {
+                let list = match list.render_value(&ctx) {
+                    Err(crate::template::TemplateError::Missing { .. }) => Value::Null,
+                    other => other.map_err(|e| failed(e.to_string()))?,
+                };
+                let mut results = Vec::new();
+                for element in list_elements(&list).iter().take(*first) {
+                    let ctx = with_root(&ctx, "each", element);
+                    let args = render_args(&entry.args, &ctx).map_err(|e| failed(e.to_string()))?;
+                    let value = read_one(entry, context, tools, args).await?;
+                    if !value.is_null() {
+                        results.push(value);
+                    }
+                }
+                Value::Array(results)
+            }
+        };
+        out.insert(entry.name.clone(), value);
     }
     // Every declared name is there, null when no read of it was due, so a prompt can name it.
     for entry in &workflow.decide.prefetch {
         out.entry(entry.name.clone()).or_insert(Value::Null);
     }
     Ok(Value::Object(out))
+}
+
+/// One read of a prefetch entry: from the run's cache when the entry is `cache: run` and the
+/// same read was made before; a failure is null when the entry is `optional`.
+async fn read_one(
+    entry: &crate::workflow::Prefetch,
+    context: &RunContext,
+    tools: &ItemTools<'_>,
+    args: Map<String, Value>,
+) -> Result<Value, Finish> {
+    let key = entry
+        .cache_run
+        .then(|| format!("{}\n{}", entry.tool, Value::Object(args.clone())));
+    if let Some(value) = key.as_deref().and_then(|k| context.shared(k)) {
+        return Ok(value);
+    }
+    let reply = tools.call(0, &entry.tool, args).await?;
+    if !reply.ok {
+        if entry.optional {
+            return Ok(Value::Null);
+        }
+        return Err(Finish::Tool(format!(
+            "prefetch `{}` ({}) failed: {}",
+            entry.name,
+            entry.tool,
+            reply.to_text()
+        )));
+    }
+    let value = entry.project(reply.content);
+    if let Some(key) = key {
+        context.share(key, value.clone());
+    }
+    Ok(value)
+}
+
+/// `ctx` with one more root variable.
+fn with_root(ctx: &Value, name: &str, value: &Value) -> Value {
+    let mut ctx = ctx.clone();
+    if let Value::Object(map) = &mut ctx {
+        map.insert(name.into(), value.clone());
+    }
+    ctx
 }
 
 impl DecideRun<'_> {
@@ -94,7 +147,7 @@ impl DecideRun<'_> {
             .render_prompts_in(&ctx)
             .map_err(|(which, e)| Finish::Tool(format!("the {which} does not render: {e}")))?;
         let decision = self
-            .decision(tools, system_prompt.as_deref(), &prompt)
+            .decision(tools, &ctx, system_prompt.as_deref(), &prompt)
             .await?;
         self.act(tools, &ctx, decision).await
     }
@@ -104,6 +157,7 @@ impl DecideRun<'_> {
     async fn decision(
         &self,
         tools: &ItemTools<'_>,
+        ctx: &Value,
         system_prompt: Option<&str>,
         prompt: &str,
     ) -> Result<Value, Finish> {
@@ -156,7 +210,7 @@ impl DecideRun<'_> {
                     }
                     _ => check_answer(schema, response.text.as_deref()),
                 }
-                .and_then(|answer| self.check_ids(&answer).map(|()| answer))
+                .and_then(|answer| self.check_ids(&answer, ctx).map(|()| answer))
             };
             match verdict {
                 Ok(answer) => return Ok(answer),
@@ -169,7 +223,7 @@ impl DecideRun<'_> {
             }
         }
         Ok(self.abstention(&format!(
-            "the model's decision was still invalid after one correction ({problem}); a person should triage this ticket"
+            "the model's decision was still invalid after one correction ({problem}); a person should take this ticket"
         )))
     }
 
@@ -190,15 +244,40 @@ impl DecideRun<'_> {
 
     /// Every id of the decision must be in the directory, and fit together: the team in the
     /// department, the assignee an active agent of both. A decision that acts must name a
-    /// department and an assignee.
-    fn check_ids(&self, decision: &Value) -> Result<(), String> {
-        let Some(ids) = &self.workflow.decide.ids else {
-            return Ok(());
-        };
-        let Some(directory) = self.context.directory(&ids.context) else {
-            return Ok(());
-        };
-        check_directory_ids(directory, ids, decision, self.acts(decision))
+    /// department and an assignee, and fill `required_to_act`. Ids checked by `known_ids` must
+    /// be in their list.
+    fn check_ids(&self, decision: &Value, ctx: &Value) -> Result<(), String> {
+        let acts = self.acts(decision);
+        let mut problems = Vec::new();
+        if acts {
+            for field in &self.workflow.decide.required_to_act {
+                let empty = match decision.get(field) {
+                    None | Some(Value::Null) => true,
+                    Some(Value::String(s)) => s.trim().is_empty(),
+                    Some(Value::Array(a)) => a.is_empty(),
+                    Some(_) => false,
+                };
+                if empty {
+                    problems.push(format!("{field} is required to act"));
+                }
+            }
+        }
+        for known in &self.workflow.decide.known_ids {
+            if let Err(p) = check_known_ids(known, decision, ctx) {
+                problems.push(p);
+            }
+        }
+        if let Some(ids) = &self.workflow.decide.ids
+            && let Some(directory) = self.context.directory(&ids.context)
+            && let Err(p) = check_directory_ids(directory, ids, decision, acts)
+        {
+            problems.push(p);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     /// Runs each action whose `when` holds, in order.
@@ -282,6 +361,53 @@ pub fn abstention(workflow: &Workflow, reason: &str) -> Value {
     }
     decision.insert("reason".into(), json!(reason));
     Value::Object(decision)
+}
+
+/// The ids in `decision[known.field]` (a string or a list of strings) must each be the `key`
+/// of an element of the list `known.list` names.
+pub fn check_known_ids(
+    known: &crate::workflow::KnownIds,
+    decision: &Value,
+    ctx: &Value,
+) -> Result<(), String> {
+    let cited: Vec<String> = match decision.get(&known.field) {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(items)) => items.iter().map(as_text).collect(),
+        Some(other) => vec![as_text(other)],
+    };
+    let list = match known.list.render_value(ctx) {
+        Err(crate::template::TemplateError::Missing { .. }) => Value::Null,
+        Err(e) => return Err(format!("{}: {e}", known.field)),
+        Ok(v) => v,
+    };
+    let allowed: Vec<String> = list_elements(&list)
+        .iter()
+        .filter_map(|e| e.get(&known.key))
+        .map(as_text)
+        .filter(|id| !id.is_empty())
+        .collect();
+    let unknown: Vec<&String> = cited
+        .iter()
+        .filter(|id| !id.is_empty() && !allowed.contains(id))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let quoted = |ids: &mut dyn Iterator<Item = &String>| {
+        ids.map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "{} {} not among the ids you were given ({})",
+        known.field,
+        quoted(&mut unknown.iter().copied()),
+        if allowed.is_empty() {
+            "none".to_owned()
+        } else {
+            quoted(&mut allowed.iter())
+        }
+    ))
 }
 
 /// See [`DecideRun::check_ids`].

@@ -50,6 +50,8 @@ impl ContextError {
 pub struct RunContext {
     values: BTreeMap<String, Value>,
     directories: BTreeMap<String, Directory>,
+    /// Prefetch results marked `cache: run`, by tool and arguments.
+    shared: Mutex<HashMap<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +148,24 @@ impl RunContext {
     /// The first directory, for the baseline (which needs one whatever it is called).
     pub fn any_directory(&self) -> Option<&Directory> {
         self.directories.values().next()
+    }
+
+    /// A `cache: run` prefetch result read earlier in the run.
+    pub fn shared(&self, key: &str) -> Option<Value> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Keeps a `cache: run` prefetch result for the run's other items. Two items that miss at
+    /// once both read; the second answer replaces the first, which is as fresh.
+    pub fn share(&self, key: String, value: Value) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, value);
     }
 
     /// Counts a ticket assigned to `agent_id` by this run in every directory.

@@ -45,7 +45,7 @@ pub async fn work(
 ) -> Result<Value, Finish> {
     match kind {
         BaselineKind::TriageAndAssign => triage::work(item, inputs, tools, prepared).await,
-        BaselineKind::KbGroundedReply => reply::work(item, inputs, tools).await,
+        BaselineKind::KbGroundedReply => reply::work(item, inputs, tools, prepared).await,
     }
 }
 

@@ -14,9 +14,10 @@ use serde_json::{Map, Value, json};
 
 use super::text::{coverage, strip_html, top_terms};
 use super::{
-    SIGNATURE, customer_text, id_of, number_input, read, round2, str_of, ticket_id, write,
+    Prepared, SIGNATURE, customer_text, id_of, number_input, read, round2, str_of, ticket_id, write,
 };
 use crate::agent::{Finish, ItemTools};
+use crate::workflow::list_elements;
 
 /// The lowest fit (share of the article's title and summary terms found in the ticket) that
 /// counts as an answer. Measured on tests/fixtures/eval (see tests/workflows_baseline.rs).
@@ -38,6 +39,7 @@ pub async fn work(
     item: Option<&Value>,
     inputs: &Map<String, Value>,
     tools: &ItemTools<'_>,
+    prepared: Option<&Prepared<'_>>,
 ) -> Result<Value, Finish> {
     let ticket_id = ticket_id(item, inputs)?;
     let mode = match inputs.get("reply_mode").and_then(Value::as_str) {
@@ -50,17 +52,24 @@ pub async fn work(
         }
     };
     let min_score = number_input(inputs, "min_article_score", DEFAULT_MIN_ARTICLE_SCORE);
-    let context = read(
-        tools,
-        "zoho_desk_tickets_get_full_context",
-        json!({ "ticketId": ticket_id, "includeFromAddresses": true }),
-    )
-    .await?;
+    let prefetched = prepared.filter(|p| p.prefetch.get("ticket").is_some_and(|t| !t.is_null()));
+    let (context, suggested, read_articles) = match prefetched {
+        Some(p) => from_prefetch(&p.prefetch),
+        None => {
+            let context = read(
+                tools,
+                "zoho_desk_tickets_get_full_context",
+                json!({ "ticketId": ticket_id, "includeFromAddresses": true }),
+            )
+            .await?;
+            // Department "0": the whole knowledge base, since a ticket may sit in the wrong
+            // department.
+            (context, list_all_head(tools, &ticket_id).await?, Vec::new())
+        }
+    };
     let (subject, body) = customer_text(&context);
     let text = format!("{subject}\n{body}");
 
-    // Department "0": the whole knowledge base, since a ticket may sit in the wrong department.
-    let suggested = list_all_head(tools, &ticket_id).await?;
     let mut best: Option<(f64, &Value)> = None;
     for article in &suggested {
         let fit = fit(article, &subject, &text);
@@ -97,12 +106,20 @@ pub async fn work(
     };
     let article_id = id_of(article.get("id"))
         .ok_or_else(|| Finish::Tool("a suggested article has no id".into()))?;
-    let full = read(
-        tools,
-        "get_single_zoho_desk_kb_article_by_id",
-        json!({ "id": article_id }),
-    )
-    .await?;
+    let full = match read_articles
+        .iter()
+        .find(|a| id_of(a.get("id")).as_deref() == Some(article_id.as_str()))
+    {
+        Some(a) => a.clone(),
+        None => {
+            read(
+                tools,
+                "get_single_zoho_desk_kb_article_by_id",
+                json!({ "id": article_id }),
+            )
+            .await?
+        }
+    };
     let title = match str_of(&full, "title") {
         "" => str_of(article, "title").to_owned(),
         t => t.to_owned(),
@@ -263,6 +280,32 @@ fn from_address(context: &Value) -> Result<String, String> {
         .map(str::trim)
         .find_map(|to| allowed.iter().find(|a| a.eq_ignore_ascii_case(to)));
     Ok(written_to.copied().unwrap_or(allowed[0]).to_owned())
+}
+
+/// What a decide-mode run read for the item (see workflows/kb-grounded-reply.yaml): the full
+/// context's shape (`{ticket, threads, fromAddresses}`), the suggestions whose text was read (so
+/// the baseline reads nothing more and spends the credits a model's run spends), and those texts.
+fn from_prefetch(prefetch: &Value) -> (Value, Vec<Value>, Vec<Value>) {
+    let articles: Vec<Value> = list_elements(&prefetch["articles"]).to_vec();
+    let has_text = |s: &Value| {
+        let id = id_of(s.get("id"));
+        articles.iter().any(|a| id_of(a.get("id")) == id)
+    };
+    let mut suggested: Vec<Value> = list_elements(&prefetch["suggestions"])
+        .iter()
+        .filter(|s| has_text(s))
+        .cloned()
+        .collect();
+    if suggested.is_empty() {
+        suggested = articles.clone();
+    }
+    let addresses = list_elements(&prefetch["from_addresses"]).to_vec();
+    let context = json!({
+        "ticket": prefetch["ticket"],
+        "threads": list_elements(&prefetch["threads"]),
+        "fromAddresses": { "addresses": addresses },
+    });
+    (context, suggested, articles)
 }
 
 /// The first few suggestions (one page).

@@ -68,6 +68,34 @@ pub struct PrefetchFile {
     /// not every field Zoho returns.
     #[serde(default)]
     pub fields: Vec<String>,
+    /// A list (a template naming an earlier read, `"{{ prefetch.suggestions }}"`): the read is
+    /// made once per element, with the element as `each` in `args`, and its result is the list
+    /// of the answers. A value that is not a list reads as empty.
+    #[serde(default)]
+    pub each: Option<String>,
+    /// With `each`: only the first N elements (default every element, at most 20).
+    #[serde(default)]
+    pub first: Option<u32>,
+    /// Cut every text value of the result (after `fields`) to this many characters, so a long
+    /// article or description cannot blow up the prompt.
+    #[serde(default)]
+    pub max_chars: Option<u32>,
+    /// `run`: a read with the same tool and arguments is made once per run and shared by its
+    /// items (a department's reply addresses, asked for by every ticket of that department).
+    #[serde(default)]
+    pub cache: Option<PrefetchCache>,
+    /// A failed read leaves the value null instead of failing the item (a read the decision can
+    /// do without, such as one needing a scope the connection may lack).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+/// How long a prefetch result is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefetchCache {
+    /// For the rest of the run.
+    Run,
 }
 
 /// A test on a rendered template: `{ value: "{{ item.threadCount }}", at_most: 1 }`.
@@ -115,6 +143,32 @@ pub struct DecideFile {
     /// ids are only required of decisions that act.
     #[serde(default)]
     pub abstain_field: Option<String>,
+    /// Decision properties whose ids must be among those of a list the runner read
+    /// (`{ field: articleIds, in: "{{ prefetch.articles }}", key: id }`): the model may cite only
+    /// what it was given.
+    #[serde(default)]
+    pub known_ids: Vec<KnownIdsFile>,
+    /// Decision properties a decision that acts must fill (not null, "" or []).
+    #[serde(default)]
+    pub required_to_act: Vec<String>,
+}
+
+/// A decision property (a string or a list of strings) checked against a list the runner read.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnownIdsFile {
+    /// The decision property.
+    pub field: String,
+    /// A template naming the list: `"{{ prefetch.articles }}"` or `"{{ context.<name> }}"`.
+    #[serde(rename = "in")]
+    pub list: String,
+    /// The property of each list element that holds its id.
+    #[serde(default = "default_key")]
+    pub key: String,
+}
+
+fn default_key() -> String {
+    "id".into()
 }
 
 /// Which decision properties hold which kind of directory id.
@@ -148,11 +202,36 @@ pub struct Prefetch {
     pub when: Vec<Condition>,
     /// Empty: the whole result.
     pub fields: Vec<String>,
+    /// The list the read is repeated over, and how many of its elements.
+    pub each: Option<(Template, usize)>,
+    pub max_chars: Option<usize>,
+    /// Shared by the run's items.
+    pub cache_run: bool,
+    pub optional: bool,
+}
+
+/// Elements a prefetch `each` reads at most.
+pub const MAX_EACH: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct KnownIds {
+    pub field: String,
+    pub list: Template,
+    pub key: String,
 }
 
 impl Prefetch {
-    /// The result with only `fields` kept (in a list's elements, or under a `result` envelope).
+    /// The result with only `fields` kept (in a list's elements, or under a `result` envelope),
+    /// and its texts cut to `max_chars`.
     pub fn project(&self, value: Value) -> Value {
+        let value = self.pick_fields(value);
+        match self.max_chars {
+            Some(max) => cut_texts(value, max),
+            None => value,
+        }
+    }
+
+    fn pick_fields(&self, value: Value) -> Value {
         if self.fields.is_empty() {
             return value;
         }
@@ -177,6 +256,39 @@ impl Prefetch {
             other => pick(other),
         }
     }
+}
+
+/// Every string in `value` longer than `max` characters, cut at `max` with a marker.
+fn cut_texts(value: Value, max: usize) -> Value {
+    match value {
+        Value::String(s) if s.chars().count() > max => {
+            let mut cut: String = s.chars().take(max).collect();
+            cut.push_str(" [...]");
+            Value::String(cut)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| cut_texts(v, max)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, cut_texts(v, max)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The elements of a list result: the list itself, or the list under a `result` or `data`
+/// envelope; anything else is empty.
+pub fn list_elements(value: &Value) -> &[Value] {
+    value
+        .as_array()
+        .or_else(|| {
+            value
+                .get("result")
+                .or_else(|| value.get("data"))
+                .and_then(Value::as_array)
+        })
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +324,8 @@ pub struct DecideSettings {
     pub ids: Option<DirectoryIds>,
     pub abstain: Map<String, Value>,
     pub abstain_field: String,
+    pub known_ids: Vec<KnownIds>,
+    pub required_to_act: Vec<String>,
 }
 
 impl Condition {
@@ -398,14 +512,41 @@ pub(super) fn build(
             ));
         }
         in_tools(&field, &p.tool)?;
-        check_templates(&Value::Object(p.args.clone()), &prefetch_roots)
-            .map_err(|m| err(&field, m))?;
+        let each = match &p.each {
+            Some(list) => {
+                let template = check_template(list, &prefetch_roots).map_err(|m| err(&field, m))?;
+                let first = p.first.map_or(MAX_EACH, |n| n as usize);
+                if first == 0 || first > MAX_EACH {
+                    return Err(err(
+                        &field,
+                        format!("`first` must be between 1 and {MAX_EACH}"),
+                    ));
+                }
+                Some((template, first))
+            }
+            None if p.first.is_some() => {
+                return Err(err(&field, "`first` applies only with `each`".into()));
+            }
+            None => None,
+        };
+        let mut arg_roots = prefetch_roots.clone();
+        if each.is_some() {
+            arg_roots.push("each");
+        }
+        check_templates(&Value::Object(p.args.clone()), &arg_roots).map_err(|m| err(&field, m))?;
+        if p.max_chars == Some(0) {
+            return Err(err(&field, "`max_chars` must be at least 1".into()));
+        }
         settings.prefetch.push(Prefetch {
             name: p.name.clone(),
             tool: p.tool.clone(),
             args: p.args.clone(),
             when: check_conditions(&p.when, &prefetch_roots).map_err(|m| err(&field, m))?,
             fields: p.fields.clone(),
+            each,
+            max_chars: p.max_chars.map(|n| n as usize),
+            cache_run: p.cache == Some(PrefetchCache::Run),
+            optional: p.optional,
         });
     }
     for (i, a) in file.actions.iter().enumerate() {
@@ -464,6 +605,20 @@ pub(super) fn build(
             known("decide.abstain", key)?;
         }
         settings.abstain = decide.abstain.clone();
+        for name in &decide.required_to_act {
+            known("decide.required_to_act", name)?;
+        }
+        settings.required_to_act = decide.required_to_act.clone();
+        for (i, k) in decide.known_ids.iter().enumerate() {
+            let field = format!("decide.known_ids[{i}]");
+            known(&field, &k.field)?;
+            let list = check_template(&k.list, &prefetch_roots).map_err(|m| err(&field, m))?;
+            settings.known_ids.push(KnownIds {
+                field: k.field.clone(),
+                list,
+                key: k.key.clone(),
+            });
+        }
         if let Some(ids) = &decide.ids {
             match file.context.get(&ids.context) {
                 Some(c) if c.builtin == Some(ContextBuiltin::Directory) => {}
@@ -497,4 +652,50 @@ fn is_name(key: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn prefetch(fields: &[&str], max_chars: Option<usize>) -> Prefetch {
+        Prefetch {
+            name: "p".into(),
+            tool: "t".into(),
+            args: Map::new(),
+            when: Vec::new(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            each: None,
+            max_chars,
+            cache_run: false,
+            optional: false,
+        }
+    }
+
+    #[test]
+    fn project_keeps_the_fields_and_cuts_long_texts() {
+        let p = prefetch(&["id", "answer"], Some(5));
+        let got = p.project(json!({"result": [
+            {"id": "1", "answer": "abcdefgh", "extra": "x"},
+            {"id": "2", "answer": "abc", "nested": {"x": "long text"}}
+        ]}));
+        assert_eq!(
+            got,
+            json!([{"id": "1", "answer": "abcde [...]"}, {"id": "2", "answer": "abc"}])
+        );
+        let whole = prefetch(&[], Some(3)).project(json!({"a": {"b": ["abcd", 12345]}}));
+        assert_eq!(whole, json!({"a": {"b": ["abc [...]", 12345]}}));
+    }
+
+    #[test]
+    fn list_elements_reads_bare_lists_and_envelopes() {
+        assert_eq!(list_elements(&json!([1, 2])).len(), 2);
+        assert_eq!(list_elements(&json!({"result": [1]})).len(), 1);
+        assert_eq!(list_elements(&json!({"data": [1, 2, 3]})).len(), 3);
+        assert!(list_elements(&json!(null)).is_empty());
+        assert!(list_elements(&json!({"id": "1"})).is_empty());
+    }
 }

@@ -36,8 +36,8 @@ use crate::template::{Template, TemplateError};
 
 pub use connection::McpConnection;
 pub use decide::{
-    Action, Condition, ContextBuiltin, ContextSource, DecideSettings, DirectoryIds, Mode, Prefetch,
-    all_hold, as_text,
+    Action, Condition, ContextBuiltin, ContextSource, DecideSettings, DirectoryIds, KnownIds, Mode,
+    Prefetch, PrefetchCache, all_hold, as_text, list_elements,
 };
 pub use duration::{format_duration, parse_duration};
 pub use error::{Position, WorkflowError, WorkflowErrorKind, WorkflowErrors};
