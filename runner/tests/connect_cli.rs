@@ -718,8 +718,10 @@ async fn doctor_warns_when_the_llm_refuses_structured_output() {
 async fn doctor_fails_an_llm_without_tool_calling_only_when_an_agent_workflow_needs_it() {
     let (_backend, m) = connected("llm-tools").await;
     let llm = llm(true, false).await;
-    // The shipped workflows include kb-grounded-reply, an agent-mode workflow.
-    let (out, report, text) = doctor_with(&m, &llm, &[]).await;
+    // bench/agent-mode holds kb-grounded-reply and triage-and-assign in agent mode.
+    let agent_mode = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/agent-mode");
+    let (out, report, text) =
+        doctor_with(&m, &llm, &["--workflows", agent_mode.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(1), "{text}");
     let c = check(&report, "llm tool calling");
     assert_eq!(c["status"], "fail", "{report}");
@@ -734,10 +736,9 @@ async fn doctor_fails_an_llm_without_tool_calling_only_when_an_agent_workflow_ne
             .contains("does not support tool calling"),
         "{c}"
     );
-    // Decide-mode workflows alone do not need it: a warning, and doctor passes.
-    let decide_only = workflows_dir(&m, "decide", "");
-    let (out, report, text) =
-        doctor_with(&m, &llm, &["--workflows", decide_only.to_str().unwrap()]).await;
+    // The shipped workflows are all in decide mode and do not need it: a warning, and doctor
+    // passes.
+    let (out, report, text) = doctor_with(&m, &llm, &[]).await;
     assert!(out.status.success(), "{text}");
     assert_eq!(
         check(&report, "llm tool calling")["status"],
