@@ -278,6 +278,26 @@ async fn run_exits_non_zero_when_an_item_fails_and_explains_a_missing_workflow()
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A `--set` value outside the workflow's `input_choices` stops before any run is recorded.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows");
+    let refused_db = common::temp_path("refused", "db");
+    let out = deskhand(&backend.sandbox)
+        .args(["run", "kb-grounded-reply", "--workflows"])
+        .arg(&shipped)
+        .args(["--set", "reply_mode=public-reply", "--database-url"])
+        .arg(&refused_db)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("input `reply_mode` is one of \"draft_comment\", \"public_reply\""),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    assert!(!refused_db.exists(), "no store was opened, no run recorded");
 }
 
 /// `deskhand approvals` through the binary: a run under `writes: approve` queues its writes; one

@@ -41,7 +41,7 @@ fn unknown_key_points_at_the_key() {
     assert!(matches!(err.kind, WorkflowErrorKind::Yaml(_)));
     assert_error(
         &err,
-        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, connection, tools, tools_when, for_each, prompt, system_prompt, inputs, writes, notify, baseline, limits, output, mode, context, prefetch, decide, actions",
+        "invalid/unknown-key.yaml:4:1: unknown field `schedul`, expected one of version, name, description, schedule, timezone, overlap, catch_up, model, mcp, connection, tools, tools_when, for_each, prompt, system_prompt, inputs, input_choices, writes, notify, baseline, limits, output, mode, context, prefetch, decide, actions",
     );
 }
 
@@ -493,6 +493,56 @@ fn tools_when_offers_a_tool_only_while_its_input_matches() {
             .iter()
             .any(|t| t == "zoho_desk_tickets_send_reply")
     );
+}
+
+#[test]
+fn input_choices_refuse_a_value_outside_them_on_load_and_on_set() {
+    let err = inline("input_choices:\n  mode: [a, b]\n", &catalog()).expect_err("no such input");
+    assert!(
+        err.to_string()
+            .contains("input_choices.mode: `mode` is not an input"),
+        "{err}"
+    );
+    let err = inline("input_choices:\n  department: [a, b]\n", &catalog())
+        .expect_err("the default is not a choice");
+    assert!(
+        err.to_string()
+            .contains("the default of `inputs.department`, \"x\", is not one of them"),
+        "{err}"
+    );
+    let err = inline(
+        "input_choices:\n  department: [x, Billing]\ntools_when:\n  list_all_zoho_desk_tickets: { input: department, equals: Bilin }\n",
+        &catalog(),
+    )
+    .expect_err("a condition no choice meets");
+    assert!(
+        err.to_string()
+            .contains("tools_when.list_all_zoho_desk_tickets.equals"),
+        "{err}"
+    );
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows/kb-grounded-reply.yaml");
+    let mut kb = Workflow::load(&shipped, &catalog()).unwrap();
+    let err = kb
+        .apply_overrides(&[("reply_mode", "public-reply")])
+        .expect_err("a typo is refused");
+    assert!(
+        matches!(err.kind, WorkflowErrorKind::InputChoice { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().ends_with(
+            "--set: input `reply_mode` is one of \"draft_comment\", \"public_reply\", got \"public-reply\""
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        kb.inputs["reply_mode"], "draft_comment",
+        "the refused value is not kept"
+    );
+    kb.apply_overrides(&[("reply_mode", "public_reply")])
+        .unwrap();
+    assert_eq!(kb.inputs["reply_mode"], "public_reply");
 }
 
 /// Decide mode: the decision's writes come from `actions`, whose tools must be in `tools`, and the

@@ -192,11 +192,44 @@ pub(super) fn build(
                 format!("`{}` is not an input of this workflow", when.input),
             ));
         }
+        if let Some(choices) = file.input_choices.get(&when.input)
+            && !choices.contains(&when.equals)
+        {
+            return Err(c.invalid(
+                &format!("{field}.equals"),
+                find_key(text, tool),
+                format!(
+                    "{} is not one of `input_choices.{}`, so the tool would never be offered",
+                    when.equals, when.input
+                ),
+            ));
+        }
         tools_when.push(ToolCondition {
             tool: tool.clone(),
             input: when.input.clone(),
             equals: when.equals.clone(),
         });
+    }
+
+    for (key, choices) in &file.input_choices {
+        let field = format!("input_choices.{key}");
+        let Some(default) = file.inputs.get(key) else {
+            return Err(c.invalid(
+                &field,
+                find_key(text, key),
+                format!("`{key}` is not an input of this workflow"),
+            ));
+        };
+        if choices.is_empty() {
+            return Err(c.invalid(&field, find_key(text, key), "lists no value"));
+        }
+        if !choices.contains(default) {
+            return Err(c.invalid(
+                &field,
+                find_key(text, key),
+                format!("the default of `inputs.{key}`, {default}, is not one of them"),
+            ));
+        }
     }
 
     for key in file.inputs.keys() {
@@ -284,6 +317,7 @@ pub(super) fn build(
         prompt,
         system_prompt,
         inputs: file.inputs,
+        input_choices: file.input_choices,
         writes: file.writes.unwrap_or_default(),
         notify: file.notify.clone(),
         baseline: file.baseline,

@@ -60,6 +60,12 @@ pub enum WorkflowErrorKind {
         expected: &'static str,
         value: String,
     },
+    #[error("input `{key}` is one of {}, got {value}", choices.join(", "))]
+    InputChoice {
+        key: String,
+        value: String,
+        choices: Vec<String>,
+    },
     #[error("workflow name `{name}` is also used by {}", .other.display())]
     DuplicateName { name: String, other: PathBuf },
     /// Any other rule a value breaks; the message says which.

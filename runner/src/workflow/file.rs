@@ -82,6 +82,10 @@ pub struct WorkflowFile {
     /// Input defaults, available to templates as `inputs.<key>`; `--set key=value` overrides them.
     #[serde(default)]
     pub inputs: Map<String, Value>,
+    /// The values an input may take, per input: the default and every `--set` must be one of
+    /// them, so a typo is refused before the run instead of failing every item.
+    #[serde(default)]
+    pub input_choices: BTreeMap<String, Vec<Value>>,
     #[serde(default)]
     pub writes: Option<WritePolicy>,
     /// Tell people when a run leaves writes waiting for approval.

@@ -25,6 +25,7 @@ mod prompt_roots;
 mod schema;
 mod tools;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -89,6 +90,8 @@ pub struct Workflow {
     pub system_prompt: Option<PromptFile>,
     /// Input values: the defaults from the file, then `--set` overrides.
     pub inputs: Map<String, Value>,
+    /// `input_choices:`: the values an input may take, checked on load and on `--set`.
+    pub input_choices: BTreeMap<String, Vec<Value>>,
     pub writes: WritePolicy,
     pub notify: Option<Notify>,
     pub baseline: Option<BaselineKind>,
@@ -307,6 +310,16 @@ impl Workflow {
                     value: text.to_string(),
                 })
             })?;
+            if let Some(choices) = self.input_choices.get(key)
+                && !choices.contains(&typed)
+            {
+                return Err(err(WorkflowErrorKind::InputChoice {
+                    key: key.to_string(),
+                    value: typed.to_string(),
+                    choices: choices.iter().map(Value::to_string).collect(),
+                })
+                .field("--set"));
+            }
             self.inputs.insert(key.to_string(), typed);
         }
         Ok(())
