@@ -54,23 +54,25 @@ tokens = [json.loads(l) for l in (out / "tokens.jsonl").read_text().splitlines()
 names = {
     "honour": "deskhand: rate gate honouring the reported reset",
     "backoff": "exponential backoff with jitter (0.5 s to 30 s), headers ignored",
-    "none": "no retry (the 429 goes back to the model)",
+    "none": "no retry (a 429 fails the item)",
 }
 s2 = [
     f"`bash bench/runner.sh` (runner/examples/drain.rs): {tickets} unassigned open tickets, the sandbox "
     f"allowing {credits} credits per {window} s window and {cap} concurrent calls; the shipped "
-    f"triage-and-assign workflow with concurrency 8 and a scripted model answering after {latency} ms "
-    "(it reads the ticket, lists teams and active agents, assigns and writes a note: four round trips). "
-    "The three policies run one after the other in one process, each on a fresh sandbox. The theoretical "
-    "minimum is the credits the run's successful calls cost divided by the credits allowed per second.",
+    f"triage-and-assign workflow (decide mode) with concurrency 8 and a scripted model answering after {latency} ms "
+    "(the runner reads the ticket, the model decides once, the runner assigns and writes a note). "
+    "The three policies run one after the other in one process, each on a fresh sandbox. Two minimums: "
+    "the floor (3 credits per ticket: read, update, note) and the credits the run's successful calls "
+    "actually cost, each divided by the credits allowed per second.",
     "",
-    "| client policy | wall time | theoretical minimum | wall / minimum | Zoho calls | answered 429 | tickets lost | duplicated |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| client policy | wall time | credits per ticket | floor minimum | wall / floor | actual-spend minimum | wall / actual-spend | Zoho calls | answered 429 | tickets lost | duplicated |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for d in drain:
     s2.append(
-        f"| {names.get(d['policy'], d['policy'])} | {d['wall_s']:.1f} s | {d['theoretical_min_s']:.1f} s | "
-        f"{d['wall_over_min']:.3f} | {d['zoho_calls']} | {d['answered_429']} ({100 * d['share_429']:.1f}%) | "
+        f"| {names.get(d['policy'], d['policy'])} | {d['wall_s']:.1f} s | {d['credits_per_ticket']:.2f} | "
+        f"{d['floor_min_s']:.1f} s | {d['wall_over_floor']:.3f} | {d['actual_spend_min_s']:.1f} s | "
+        f"{d['wall_over_actual_spend_min']:.3f} | {d['zoho_calls']} | {d['answered_429']} ({100 * d['share_429']:.1f}%) | "
         f"{d['lost']} | {d['duplicated']} |"
     )
 by = {d["policy"]: d for d in drain}
@@ -81,9 +83,10 @@ if "honour" in by and "backoff" in by:
         f"The gate drained the backlog {b['wall_s'] / h['wall_s']:.2f}x faster than backoff that ignores the "
         f"headers, with {b['answered_429'] / max(h['answered_429'], 1):.0f}x fewer 429s. "
         "A ticket is lost when it ends without an assignment or without its note, duplicated when it has "
-        "more than one note. Without retries the run is fast because most writes never happen: the model "
-        "is told \"429\" and moves on. A ratio slightly under 1 is possible: the first window's credits "
-        "are there at the start, so the last window need not be waited out in full.",
+        "more than one note. Without retries the run is fast because most items fail: a read or write "
+        "answered 429 fails the item, which the next run offers again. A ratio slightly under 1 is "
+        "possible: the first window's credits are there at the start, so the last window need not be "
+        "waited out in full.",
     ]
 
 label = {"shipped": "shipped file", "agent": "agent mode (bench/agent-mode/ allow-list)", "all_tools": "every generated tool", "no_composite": "without the composite context tool"}
