@@ -437,6 +437,14 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
     assert!(registry.verify_api_token(&new_token).await.unwrap());
     let listed = get("/api-tokens").await.unwrap().text().await.unwrap();
     assert!(listed.contains(">ci<"), "{listed}");
+    // A second reviewer signs in with the new token; revoking it signs that session out.
+    let ci_cookie = sign_in(&http, &base, &new_token).await;
+    let page_as_ci = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{base}/approvals");
+        async move { http.get(url).header(COOKIE, cookie).send().await.unwrap() }
+    };
+    assert_eq!(page_as_ci(ci_cookie.clone()).await.status(), StatusCode::OK);
     assert!(!listed.contains(&new_token) && !listed.contains(&token));
     let ci = registry
         .list_api_tokens()
@@ -454,6 +462,29 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
         .unwrap();
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
     assert!(!registry.verify_api_token(&new_token).await.unwrap());
+    let after = page_as_ci(ci_cookie.clone()).await;
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "the revoked token's session ended"
+    );
+    assert_eq!(after.headers()[LOCATION], "/login");
+    let post = http
+        .post(format!("{base}/logout"))
+        .header(COOKIE, &ci_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        post.status(),
+        StatusCode::FORBIDDEN,
+        "no POST on an ended session"
+    );
+    assert_eq!(
+        page_as_ci(cookie.clone()).await.status(),
+        StatusCode::OK,
+        "the session of the token still live goes on"
+    );
 
     // Edit-then-approve: the edited note is what lands, the proposal stays on record.
     let comment = queued

@@ -395,10 +395,16 @@ impl Registry {
 
     /// Whether `token` is a live admin API token.
     pub async fn verify_api_token(&self, token: &str) -> Result<bool, RegistryError> {
+        self.api_token_live(&token::hash(token)).await
+    }
+
+    /// Whether the API token with this hash exists and has not expired: what a console session
+    /// signed in with it asks on every request, so revoking the token ends the session too.
+    pub async fn api_token_live(&self, token_hash: &str) -> Result<bool, RegistryError> {
         let row = sqlx::query(
             "SELECT id, name, expires_at, created_at FROM mcp_api_tokens WHERE token_hash = $1",
         )
-        .bind(token::hash(token))
+        .bind(token_hash)
         .fetch_optional(&self.db.pool)
         .await?;
         match row {

@@ -24,6 +24,9 @@ const IDLE: Duration = Duration::from_secs(8 * 60 * 60);
 #[derive(Debug, Clone)]
 pub struct Session {
     pub csrf: String,
+    /// The hash of the API token it signed in with: the guard asks the registry on every request
+    /// whether that token is still live, so revoking it signs the session out.
+    pub token_hash: String,
     pub flash: Vec<String>,
     last_used: Instant,
 }
@@ -35,8 +38,8 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Opens a session; returns the cookie value.
-    pub fn open(&self) -> Option<String> {
+    /// Opens a session for the API token `token` signed in with; returns the cookie value.
+    pub fn open(&self, token: &str) -> Option<String> {
         let id = token::generate("dhs_").ok()?;
         let csrf = token::generate("csrf_").ok()?;
         let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
@@ -45,6 +48,7 @@ impl Sessions {
             token::hash(&id),
             Session {
                 csrf,
+                token_hash: token::hash(token),
                 flash: Vec::new(),
                 last_used: Instant::now(),
             },

@@ -135,12 +135,28 @@ async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next
     }
     let path = request.uri().path();
     let open = path == "/login" || path.starts_with("/assets/");
-    if !open && console.sessions.get(request.headers()).is_none() {
-        return if request.method() == Method::GET {
-            redirect("/login")
-        } else {
-            (StatusCode::FORBIDDEN, "sign in first").into_response()
+    if !open {
+        let live = match console.sessions.get(request.headers()) {
+            None => false,
+            Some((key, session)) => {
+                let live = console
+                    .registry
+                    .api_token_live(&session.token_hash)
+                    .await
+                    .unwrap_or(false);
+                if !live {
+                    console.sessions.close(&key);
+                }
+                live
+            }
         };
+        if !live {
+            return if request.method() == Method::GET {
+                redirect("/login")
+            } else {
+                (StatusCode::FORBIDDEN, "sign in first").into_response()
+            };
+        }
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -234,7 +250,7 @@ async fn login(State(console): State<Arc<Console>>, body: Bytes) -> Response {
         )
             .into_response();
     }
-    let Some(id) = console.sessions.open() else {
+    let Some(id) = console.sessions.open(&token) else {
         return page_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no randomness for a session",
