@@ -746,3 +746,55 @@ async fn doctor_fails_an_llm_without_tool_calling_only_when_an_agent_workflow_ne
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn doctor_probes_the_llm_a_workflow_pins_as_well_as_the_environments() {
+    let (_backend, m) = connected("llm-pinned").await;
+    let env_llm = llm(false, false).await;
+    let pinned = llm(false, true).await;
+    let dir = workflows_dir(
+        &m,
+        "pinned",
+        &format!(
+            "model: {{ provider: openai_compatible, name: pinned-model, base_url: \"{}\" }}\n",
+            pinned.base_url()
+        ),
+    );
+    let (out, report, text) =
+        doctor_with(&m, &env_llm, &["--workflows", dir.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        check(&report, "llm structured output")["status"],
+        "ok",
+        "{report}"
+    );
+    let c = check(
+        &report,
+        "llm structured output (workflow triage-and-assign)",
+    );
+    assert_eq!(
+        c["status"], "warn",
+        "the pinned server refuses it: {report}"
+    );
+    assert!(
+        pinned
+            .requests()
+            .iter()
+            .any(|r| r.body["model"] == "pinned-model"),
+        "the pinned LLM was asked, with its own model name"
+    );
+    // A pinned model name nothing serves is the workflow's to fix, and fails doctor.
+    let broken = workflows_dir(
+        &m,
+        "pinned-broken",
+        "model: { provider: openai_compatible, name: pinned-model, base_url: \"http://127.0.0.1:9/v1\" }\n",
+    );
+    let (out, report, text) =
+        doctor_with(&m, &env_llm, &["--workflows", broken.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_ne!(check(&report, "llm")["status"], "fail", "{report}");
+    let c = check(&report, "llm (workflow triage-and-assign)");
+    assert_eq!(c["status"], "fail", "{report}");
+    assert!(c["detail"].as_str().unwrap().contains("unreachable"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("model.base_url"), "{c}");
+}

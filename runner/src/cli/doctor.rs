@@ -133,18 +133,9 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     for (zoho, suffix) in connections_to_check(&args.zoho, &loaded) {
         check_zoho(&zoho, &suffix, store.as_ref(), &mut report).await;
     }
-    let agents: Vec<String> = loaded
-        .iter()
-        .filter(|w| {
-            w.mode == Mode::Agent
-                && !w
-                    .model
-                    .as_ref()
-                    .is_some_and(|m| m.provider == Provider::Baseline)
-        })
-        .map(|w| w.name.clone())
-        .collect();
-    check_llm(&agents, &mut report).await;
+    for group in llm_groups(&loaded) {
+        check_llm(group, &mut report).await;
+    }
     check_workflows(&args, workflows, &mut report);
     if args.json {
         let out = serde_json::json!({ "ok": !report.failed(), "checks": report.0 });
@@ -465,21 +456,36 @@ fn data(resp: &ZohoResponse) -> Vec<Value> {
 /// tool it must call and one with a strict `response_format`, each sent by the runner's own
 /// client exactly as a run sends them. `agents` are the agent-mode workflows, which need tool
 /// calling; decide-mode workflows do not.
-async fn check_llm(agents: &[String], report: &mut Report) {
-    let settings = match LlmSettings::from_env() {
+async fn check_llm(group: LlmGroup, report: &mut Report) {
+    let LlmGroup {
+        settings,
+        label,
+        agents,
+        from_workflow,
+    } = group;
+    let name = |check: &str| format!("{check}{label}");
+    let settings = match settings {
         Ok(Some(s)) => s,
         Ok(None) => {
             report.add(
-                "llm",
+                &name("llm"),
                 Status::Note,
                 "no LLM configured: the shipped workflows run on the offline baseline (deterministic, not an LLM)",
                 None,
             );
             return;
         }
+        Err(e) if from_workflow => {
+            report.fail(
+                &name("llm"),
+                e.to_string(),
+                "fix the workflow's `model:` block, or set the variables it names",
+            );
+            return;
+        }
         Err(e) => {
             report.fail(
-                "llm",
+                &name("llm"),
                 e.to_string(),
                 "fix the LLM variables (OPENAI_API_KEY, OPENAI_BASE_URL, DESKHAND_LLM_MODEL)",
             );
@@ -488,7 +494,7 @@ async fn check_llm(agents: &[String], report: &mut Report) {
     };
     if settings.provider == LlmProvider::Azure {
         report.add(
-            "llm",
+            &name("llm"),
             Status::Note,
             format!(
                 "Azure OpenAI deployment for {}: not probed (the deployment decides the model)",
@@ -509,7 +515,7 @@ async fn check_llm(agents: &[String], report: &mut Report) {
     {
         Ok(h) => h,
         Err(e) => {
-            report.fail("llm", e.to_string(), "report this as a bug");
+            report.fail(&name("llm"), e.to_string(), "report this as a bug");
             return;
         }
     };
@@ -521,9 +527,13 @@ async fn check_llm(agents: &[String], report: &mut Report) {
         Ok(r) => r,
         Err(e) => {
             report.fail(
-                "llm",
+                &name("llm"),
                 format!("{base} unreachable: {}", e.without_url()),
-                "start the model server, or fix OPENAI_BASE_URL",
+                if from_workflow {
+                    "start the model server, or fix the workflow's model.base_url"
+                } else {
+                    "start the model server, or fix OPENAI_BASE_URL"
+                },
             );
             return;
         }
@@ -531,7 +541,7 @@ async fn check_llm(agents: &[String], report: &mut Report) {
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
         report.fail(
-            "llm",
+            &name("llm"),
             format!("{base} refused the API key (HTTP {status})"),
             format!(
                 "set a valid key in {}",
@@ -551,7 +561,7 @@ async fn check_llm(agents: &[String], report: &mut Report) {
         .collect();
     if models.is_empty() {
         report.add(
-            "llm",
+            &name("llm"),
             Status::Note,
             format!(
                 "{base} answered HTTP {status} but listed no models; {} not confirmed",
@@ -560,13 +570,18 @@ async fn check_llm(agents: &[String], report: &mut Report) {
             None,
         );
     } else if models.iter().any(|m| m == &settings.model) {
-        report.ok("llm", format!("{base} serves {}", settings.model));
+        report.ok(&name("llm"), format!("{base} serves {}", settings.model));
     } else {
         report.fail(
-            "llm",
+            &name("llm"),
             format!("{base} does not list the model {}", settings.model),
             format!(
-                "set DESKHAND_LLM_MODEL to one it serves (e.g. {})",
+                "set {} to one it serves (e.g. {})",
+                if from_workflow {
+                    "the workflow's model.name"
+                } else {
+                    "DESKHAND_LLM_MODEL"
+                },
                 models
                     .iter()
                     .take(3)
@@ -577,13 +592,107 @@ async fn check_llm(agents: &[String], report: &mut Report) {
         );
         return;
     }
-    probe_llm(settings, agents, report).await;
+    probe_llm(settings, &agents, &label, report).await;
+}
+
+/// One LLM doctor probes, and the workflows that would use it.
+struct LlmGroup {
+    settings: Result<Option<LlmSettings>, LlmError>,
+    /// Appended to the check names: empty for the environment's LLM, ` (workflow a, b)` for one
+    /// that workflows' `model:` blocks configure differently.
+    label: String,
+    /// The agent-mode workflows among them (they need tool calling).
+    agents: Vec<String>,
+    from_workflow: bool,
+}
+
+/// The environment's LLM, always, then each different LLM the workflows' `model:` blocks
+/// resolve to, once, so a workflow pinned to another server or model is probed too.
+fn llm_groups(workflows: &[&Workflow]) -> Vec<LlmGroup> {
+    let identity = |s: &LlmSettings| {
+        format!(
+            "{:?}|{:?}|{}|{:?}|{:?}|{}|{}",
+            s.provider,
+            s.base_url,
+            s.model,
+            s.api_key_env,
+            s.azure.as_ref().map(|a| (&a.deployment, &a.api_version)),
+            s.structured_output,
+            s.tool_choice_required
+        )
+    };
+    let env = LlmSettings::from_env();
+    let env_identity = match &env {
+        Ok(Some(s)) => Some(identity(s)),
+        _ => None,
+    };
+    let mut groups = vec![LlmGroup {
+        settings: env,
+        label: String::new(),
+        agents: Vec::new(),
+        from_workflow: false,
+    }];
+    // Per distinct workflow LLM: its identity (or error), its index in `groups`, its workflows.
+    let mut others: Vec<(String, usize, Vec<String>)> = Vec::new();
+    for w in workflows {
+        let needs_tools = w.mode == Mode::Agent;
+        let resolved = match &w.model {
+            None => None,
+            Some(m) if m.provider == Provider::Baseline => continue,
+            Some(m) => Some(LlmSettings::resolve(Some(m), |name| {
+                std::env::var(name).ok()
+            })),
+        };
+        let key = match &resolved {
+            None => None,
+            Some(Ok(Some(s))) if env_identity.as_deref() == Some(identity(s).as_str()) => None,
+            Some(Ok(Some(s))) => Some(identity(s)),
+            Some(Ok(None)) => continue,
+            Some(Err(e)) => Some(format!("error|{e}")),
+        };
+        let (Some(key), Some(settings)) = (key, resolved) else {
+            if needs_tools {
+                groups[0].agents.push(w.name.clone());
+            }
+            continue;
+        };
+        let index = match others.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, index, names)) => {
+                names.push(w.name.clone());
+                *index
+            }
+            None => {
+                groups.push(LlmGroup {
+                    settings,
+                    label: String::new(),
+                    agents: Vec::new(),
+                    from_workflow: true,
+                });
+                others.push((key, groups.len() - 1, vec![w.name.clone()]));
+                groups.len() - 1
+            }
+        };
+        if needs_tools {
+            groups[index].agents.push(w.name.clone());
+        }
+    }
+    for (_, index, names) in others {
+        let noun = if names.len() == 1 {
+            "workflow"
+        } else {
+            "workflows"
+        };
+        groups[index].label = format!(" ({noun} {})", names.join(", "));
+    }
+    groups
 }
 
 /// The name of the tool offered in the tool-calling probe.
 const PROBE_TOOL: &str = "deskhand_doctor_ping";
 
-async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report) {
+async fn probe_llm(settings: LlmSettings, agents: &[String], label: &str, report: &mut Report) {
+    let tools_check = format!("llm tool calling{label}");
+    let output_check = format!("llm structured output{label}");
     // A check that retries a refusal for minutes helps nobody: one retry, short waits.
     let settings = LlmSettings {
         retry: RetryPolicy {
@@ -597,7 +706,7 @@ async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report
     let client = match LlmClient::new(settings) {
         Ok(c) => c,
         Err(e) => {
-            report.fail("llm tool calling", e.to_string(), "fix the LLM settings");
+            report.fail(&tools_check, e.to_string(), "fix the LLM settings");
             return;
         }
     };
@@ -624,11 +733,11 @@ async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report
     };
     match client.chat(asked).await {
         Ok(answer) if answer.tool_calls.iter().any(|c| c.name == PROBE_TOOL) => report.ok(
-            "llm tool calling",
+            &tools_check,
             format!("a tool offered with {choice} was called"),
         ),
         Ok(_) => report.warn(
-            "llm tool calling",
+            &tools_check,
             format!(
                 "the tools were accepted ({choice}) but the model answered in text instead of calling the tool; {agent_note}"
             ),
@@ -638,13 +747,13 @@ async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report
             let detail = format!("the request with a tool was refused: {e}");
             let fix = "this model/server does not support tool calling; agent-mode workflows need it, decide-mode workflows do not: pick a model (or server option) with tool calling, or use `mode: decide`";
             if agents.is_empty() {
-                report.warn("llm tool calling", format!("{detail}; {agent_note}"), fix);
+                report.warn(&tools_check, format!("{detail}; {agent_note}"), fix);
             } else {
-                report.fail("llm tool calling", format!("{detail}; {agent_note}"), fix);
+                report.fail(&tools_check, format!("{detail}; {agent_note}"), fix);
             }
         }
         Err(e) => report.fail(
-            "llm tool calling",
+            &tools_check,
             e.to_string(),
             "see the message: the model server did not complete a one-line request",
         ),
@@ -658,7 +767,7 @@ async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report
     });
     let Some(format) = client.response_format(&schema) else {
         report.add(
-            "llm structured output",
+            &output_check,
             Status::Note,
             "structured output is off in the settings: output schemas go in the prompt",
             None,
@@ -671,16 +780,16 @@ async fn probe_llm(settings: LlmSettings, agents: &[String], report: &mut Report
     .with_response_format(Some(format));
     match client.chat(asked).await {
         Ok(_) => report.ok(
-            "llm structured output",
+            &output_check,
             "response_format json_schema (strict) accepted",
         ),
         Err(e) if client.refuse_structured_output(&e) => report.warn(
-            "llm structured output",
+            &output_check,
             format!("the server refused response_format json_schema (strict): {e}"),
             "nothing needed: runs fall back to describing the schema in the prompt and correcting the answer once; set model.structured_output: false in the workflows to skip the refused request",
         ),
         Err(e) => report.fail(
-            "llm structured output",
+            &output_check,
             e.to_string(),
             "see the message: the model server did not complete a one-line request",
         ),
