@@ -798,3 +798,92 @@ async fn doctor_probes_the_llm_a_workflow_pins_as_well_as_the_environments() {
     assert!(c["detail"].as_str().unwrap().contains("unreachable"), "{c}");
     assert!(c["fix"].as_str().unwrap().contains("model.base_url"), "{c}");
 }
+
+/// `deskhand schedule` through the binary with two workflows on two orgs: each tick reads and
+/// proposes through its own workflow's connection.
+#[tokio::test]
+async fn the_scheduler_serves_two_workflows_each_on_its_own_orgs_connection() {
+    let org_a = sandbox(SandboxConfig::default()).await;
+    let org_b = sandbox(SandboxConfig {
+        credentials: zoho_desk_sandbox::Credentials {
+            org_id: "20097654321".into(),
+            ..Default::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let m = Machine::new("sched-two-orgs");
+    for (backend, name) in [(&org_a, None), (&org_b, Some("eu-support"))] {
+        let sb = &backend.sandbox;
+        let code = sb.admin().grant_code(DESK_SCOPES).unwrap();
+        let base = sb.base_url();
+        let mut args = connect_args(sb, &base, &code);
+        if let Some(name) = name {
+            args.extend(["--name", name]);
+        }
+        let (out, text) = m.run(&args).await;
+        assert!(out.status.success(), "{text}");
+    }
+    let root = workflows_dir(&m, "two-orgs", "")
+        .parent()
+        .unwrap()
+        .to_owned();
+    let shipped = std::fs::read_to_string(root.join("workflows/triage-and-assign.yaml")).unwrap();
+    std::fs::remove_file(root.join("workflows/triage-and-assign.yaml")).unwrap();
+    for (name, extra) in [("triage-a", ""), ("triage-b", "connection: eu-support\n")] {
+        let text = shipped
+            .replacen("name: triage-and-assign", &format!("name: {name}"), 1)
+            .replacen(
+                "schedule: \"*/15 * * * *\"",
+                "schedule: \"*/2 * * * * *\"",
+                1,
+            )
+            .replacen("mcp: embedded\n", &format!("mcp: embedded\n{extra}"), 1);
+        assert!(text.contains(name) && text.contains("*/2 * * * * *"));
+        std::fs::write(root.join(format!("workflows/{name}.yaml")), text).unwrap();
+    }
+    let dir = root.join("workflows");
+    let dir_arg = dir.to_str().unwrap();
+    let mut scheduler = m
+        .command()
+        .args(["schedule", "--metrics-addr", "off", "--workflows", dir_arg])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let label = |backend: &deskhand::embedded::SandboxBackend| {
+        format!("sandbox org {}", backend.sandbox.credentials().org_id)
+    };
+    let mut seen = Value::Null;
+    for _ in 0..120 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (out, _) = m
+            .run(&["approvals", "list", "--json", "--workflows", dir_arg])
+            .await;
+        seen = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let workflows: Vec<&str> = seen
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["workflow"].as_str()).collect())
+            .unwrap_or_default();
+        if workflows.contains(&"triage-a") && workflows.contains(&"triage-b") {
+            break;
+        }
+    }
+    scheduler.kill().await.unwrap();
+    let approvals = seen.as_array().expect("approvals listed");
+    for wanted in ["triage-a", "triage-b"] {
+        assert!(
+            approvals.iter().any(|a| a["workflow"] == wanted),
+            "no proposal from {wanted}: {seen}"
+        );
+    }
+    for a in approvals {
+        let expected = if a["workflow"] == "triage-b" {
+            label(&org_b)
+        } else {
+            label(&org_a)
+        };
+        assert_eq!(a["connection"], expected.as_str(), "{a}");
+    }
+}
