@@ -439,12 +439,15 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
     assert!(listed.contains(">ci<"), "{listed}");
     // A second reviewer signs in with the new token; revoking it signs that session out.
     let ci_cookie = sign_in(&http, &base, &new_token).await;
-    let page_as_ci = |cookie: String| {
-        let http = http.clone();
-        let url = format!("{base}/approvals");
-        async move { http.get(url).header(COOKIE, cookie).send().await.unwrap() }
+    let approvals_with = |cookie: &str| {
+        http.get(format!("{base}/approvals"))
+            .header(COOKIE, cookie)
+            .send()
     };
-    assert_eq!(page_as_ci(ci_cookie.clone()).await.status(), StatusCode::OK);
+    assert_eq!(
+        approvals_with(&ci_cookie).await.unwrap().status(),
+        StatusCode::OK
+    );
     assert!(!listed.contains(&new_token) && !listed.contains(&token));
     let ci = registry
         .list_api_tokens()
@@ -462,7 +465,7 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
         .unwrap();
     assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
     assert!(!registry.verify_api_token(&new_token).await.unwrap());
-    let after = page_as_ci(ci_cookie.clone()).await;
+    let after = approvals_with(&ci_cookie).await.unwrap();
     assert_eq!(
         after.status(),
         StatusCode::SEE_OTHER,
@@ -481,7 +484,7 @@ async fn schedules_mcp_servers_tokens_and_edit_then_approve() {
         "no POST on an ended session"
     );
     assert_eq!(
-        page_as_ci(cookie.clone()).await.status(),
+        approvals_with(&cookie).await.unwrap().status(),
         StatusCode::OK,
         "the session of the token still live goes on"
     );

@@ -452,16 +452,19 @@ fn data(resp: &ZohoResponse) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The LLM of the environment: reachable, the model served, then one tiny completion with a
-/// tool it must call and one with a strict `response_format`, each sent by the runner's own
-/// client exactly as a run sends them. `agents` are the agent-mode workflows, which need tool
-/// calling; decide-mode workflows do not.
+/// One LLM (the environment's, or one that workflows pin): reachable, the model served, then one
+/// tiny completion with a tool it must call and one with a strict `response_format`, each sent by
+/// the runner's own client exactly as a run sends them. The group's `agents` are the agent-mode
+/// workflows, which need tool calling; decide-mode workflows do not.
 async fn check_llm(group: LlmGroup, report: &mut Report) {
+    let from_workflow = !group.workflows.is_empty();
+    let label = match group.workflows.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (workflow {one})"),
+        many => format!(" (workflows {})", many.join(", ")),
+    };
     let LlmGroup {
-        settings,
-        label,
-        agents,
-        from_workflow,
+        settings, agents, ..
     } = group;
     let name = |check: &str| format!("{check}{label}");
     let settings = match settings {
@@ -475,19 +478,15 @@ async fn check_llm(group: LlmGroup, report: &mut Report) {
             );
             return;
         }
-        Err(e) if from_workflow => {
-            report.fail(
-                &name("llm"),
-                e.to_string(),
-                "fix the workflow's `model:` block, or set the variables it names",
-            );
-            return;
-        }
         Err(e) => {
             report.fail(
                 &name("llm"),
                 e.to_string(),
-                "fix the LLM variables (OPENAI_API_KEY, OPENAI_BASE_URL, DESKHAND_LLM_MODEL)",
+                if from_workflow {
+                    "fix the workflow's `model:` block, or set the variables it names"
+                } else {
+                    "fix the LLM variables (OPENAI_API_KEY, OPENAI_BASE_URL, DESKHAND_LLM_MODEL)"
+                },
             );
             return;
         }
@@ -598,17 +597,17 @@ async fn check_llm(group: LlmGroup, report: &mut Report) {
 /// One LLM doctor probes, and the workflows that would use it.
 struct LlmGroup {
     settings: Result<Option<LlmSettings>, LlmError>,
-    /// Appended to the check names: empty for the environment's LLM, ` (workflow a, b)` for one
-    /// that workflows' `model:` blocks configure differently.
-    label: String,
-    /// The agent-mode workflows among them (they need tool calling).
+    /// The workflows whose `model:` block pins this LLM; empty for the environment's, which the
+    /// workflows without a block (or with one that resolves to the same) use.
+    workflows: Vec<String>,
+    /// The agent-mode workflows among its users (they need tool calling).
     agents: Vec<String>,
-    from_workflow: bool,
 }
 
 /// The environment's LLM, always, then each different LLM the workflows' `model:` blocks
-/// resolve to, once, so a workflow pinned to another server or model is probed too.
+/// resolve to, once, so a workflow pinned to another server, model or setting is probed too.
 fn llm_groups(workflows: &[&Workflow]) -> Vec<LlmGroup> {
+    // What makes two probes differ: where they go, as whom, and what the requests carry.
     let identity = |s: &LlmSettings| {
         format!(
             "{:?}|{:?}|{}|{:?}|{:?}|{}|{}",
@@ -628,61 +627,41 @@ fn llm_groups(workflows: &[&Workflow]) -> Vec<LlmGroup> {
     };
     let mut groups = vec![LlmGroup {
         settings: env,
-        label: String::new(),
+        workflows: Vec::new(),
         agents: Vec::new(),
-        from_workflow: false,
     }];
-    // Per distinct workflow LLM: its identity (or error), its index in `groups`, its workflows.
-    let mut others: Vec<(String, usize, Vec<String>)> = Vec::new();
+    // The identity (or the error) of each group after the first, in the same order.
+    let mut keys: Vec<String> = Vec::new();
     for w in workflows {
-        let needs_tools = w.mode == Mode::Agent;
-        let resolved = match &w.model {
-            None => None,
+        let index = match &w.model {
+            None => 0,
             Some(m) if m.provider == Provider::Baseline => continue,
-            Some(m) => Some(LlmSettings::resolve(Some(m), |name| {
-                std::env::var(name).ok()
-            })),
-        };
-        let key = match &resolved {
-            None => None,
-            Some(Ok(Some(s))) if env_identity.as_deref() == Some(identity(s).as_str()) => None,
-            Some(Ok(Some(s))) => Some(identity(s)),
-            Some(Ok(None)) => continue,
-            Some(Err(e)) => Some(format!("error|{e}")),
-        };
-        let (Some(key), Some(settings)) = (key, resolved) else {
-            if needs_tools {
-                groups[0].agents.push(w.name.clone());
-            }
-            continue;
-        };
-        let index = match others.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, index, names)) => {
-                names.push(w.name.clone());
-                *index
-            }
-            None => {
-                groups.push(LlmGroup {
-                    settings,
-                    label: String::new(),
-                    agents: Vec::new(),
-                    from_workflow: true,
-                });
-                others.push((key, groups.len() - 1, vec![w.name.clone()]));
-                groups.len() - 1
+            Some(m) => {
+                let resolved = LlmSettings::resolve(Some(m), |name| std::env::var(name).ok());
+                let key = match &resolved {
+                    Ok(Some(s)) => identity(s),
+                    Ok(None) => continue,
+                    Err(e) => format!("error|{e}"),
+                };
+                if env_identity.as_ref() == Some(&key) {
+                    0
+                } else if let Some(at) = keys.iter().position(|k| *k == key) {
+                    groups[at + 1].workflows.push(w.name.clone());
+                    at + 1
+                } else {
+                    keys.push(key);
+                    groups.push(LlmGroup {
+                        settings: resolved,
+                        workflows: vec![w.name.clone()],
+                        agents: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
             }
         };
-        if needs_tools {
+        if w.mode == Mode::Agent {
             groups[index].agents.push(w.name.clone());
         }
-    }
-    for (_, index, names) in others {
-        let noun = if names.len() == 1 {
-            "workflow"
-        } else {
-            "workflows"
-        };
-        groups[index].label = format!(" ({noun} {})", names.join(", "));
     }
     groups
 }

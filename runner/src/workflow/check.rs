@@ -213,20 +213,22 @@ pub(super) fn build(
 
     for (key, choices) in &file.input_choices {
         let field = format!("input_choices.{key}");
+        // The key also names its input under `inputs:`; point at the section instead.
+        let at = find_key(text, "input_choices");
         let Some(default) = file.inputs.get(key) else {
             return Err(c.invalid(
                 &field,
-                find_key(text, key),
+                at,
                 format!("`{key}` is not an input of this workflow"),
             ));
         };
         if choices.is_empty() {
-            return Err(c.invalid(&field, find_key(text, key), "lists no value"));
+            return Err(c.invalid(&field, at, "lists no value"));
         }
         if !choices.contains(default) {
             return Err(c.invalid(
                 &field,
-                find_key(text, key),
+                at,
                 format!("the default of `inputs.{key}`, {default}, is not one of them"),
             ));
         }
